@@ -1,0 +1,186 @@
+"""The admin API: marketing ops configure people and codes, and look at what the callbacks stored.
+
+Every call carries `Authorization: Bearer $SCRM_ADMIN_TOKEN`; without the setting, every call is
+refused. Phone numbers only ever leave masked.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from aiohttp import web
+
+from bot import keys
+from bot.app import Handler, read_json
+from bot.errors import BadRequest, NotFound, Unauthorized
+from bot.privacy import Sealer, mask_phone
+from handlers.prospects import Prospects
+from models import (
+    Identity,
+    IdentityKind,
+    Interaction,
+    Material,
+    MaterialKind,
+    Opportunity,
+    OutboundMessage,
+    Partner,
+    Prospect,
+    Salesperson,
+)
+
+ROOT: web.AppKey[web.Application] = web.AppKey("root")
+
+
+def bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+@web.middleware
+async def admin_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    expected = request.app[ROOT][keys.SETTINGS].admin_token
+    given = bearer(request)
+    if not expected:
+        raise Unauthorized("the admin API is disabled: SCRM_ADMIN_TOKEN is not configured")
+    if given is None or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise Unauthorized("a valid admin bearer token is required")
+    return await handler(request)
+
+
+def text(data: dict[str, Any], name: str, *, required: bool = False,
+         limit: int = 200) -> str | None:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise BadRequest(f"`{name}` is required", code="missing_field")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise BadRequest(f"`{name}` must be a non-empty string", code="invalid_field")
+    if len(value) > limit:
+        raise BadRequest(f"`{name}` is longer than {limit} characters", code="invalid_field")
+    return value.strip()
+
+
+def tags(data: dict[str, Any]) -> list[str]:
+    value = data.get("tags", [])
+    if not isinstance(value, list) or not all(isinstance(t, str) and t.strip() for t in value):
+        raise BadRequest("`tags` must be a list of non-empty strings", code="invalid_field")
+    return list(dict.fromkeys(t.strip() for t in value))
+
+
+def positive_id(raw: str, name: str) -> int:
+    if not raw.isdigit() or int(raw) < 1 or int(raw) > 2**31 - 1:
+        raise BadRequest(f"`{name}` must be a positive integer", code="invalid_field")
+    return int(raw)
+
+
+async def create_salesperson(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    person = await Salesperson.create(
+        name=text(data, "name", required=True, limit=64), oa_openid=text(data, "oa_openid", limit=64),
+        wecom_userid=text(data, "wecom_userid", limit=64), team=text(data, "team", limit=64))
+    return web.json_response({"id": person.id, "name": person.name, "team": person.team,
+                              "oa_openid": person.oa_openid, "wecom_userid": person.wecom_userid},
+                             status=201)
+
+
+async def create_partner(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    partner = await Partner.create(name=text(data, "name", required=True, limit=128),
+                                   tags=tags(data))
+    return web.json_response({"id": partner.id, "name": partner.name, "tags": partner.tags},
+                             status=201)
+
+
+async def create_material(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    kind = data.get("kind")
+    if kind not in {k.value for k in MaterialKind}:
+        raise BadRequest("`kind` must be one of " + ", ".join(k.value for k in MaterialKind),
+                         code="invalid_field")
+    material = await Material.create(title=text(data, "title", required=True),
+                                     kind=MaterialKind(kind), url=text(data, "url", limit=1024),
+                                     tags=tags(data))
+    return web.json_response({"id": material.id, "title": material.title, "kind": kind,
+                              "url": material.url, "tags": material.tags}, status=201)
+
+
+def show_identity(identity: Identity, sealer: Sealer) -> dict[str, str]:
+    if identity.kind == IdentityKind.PHONE:
+        phone = sealer.unseal(identity.sealed or "") or ""
+        return {"kind": identity.kind.value, "value": mask_phone(phone) if phone else "****"}
+    return {"kind": str(identity.kind.value), "value": identity.value}
+
+
+async def show_prospect(prospect: Prospect, sealer: Sealer) -> dict[str, Any]:
+    identities = await Identity.filter(prospect_id=prospect.id).order_by("id")
+    interactions = await Interaction.filter(prospect_id=prospect.id).count()
+    return {
+        "id": prospect.id,
+        "name": prospect.name,
+        "company": prospect.company,
+        "title": prospect.title,
+        "identities": [show_identity(i, sealer) for i in identities],
+        "tags": prospect.tags,
+        "owner": {"salesperson_id": prospect.owner_id,  # type: ignore[attr-defined]
+                  "partner_id": prospect.partner_id},  # type: ignore[attr-defined]
+        "score": {"profile": prospect.profile_score, "behavior": prospect.behavior_score,
+                  "total": prospect.profile_score + prospect.behavior_score},
+        "interactions": interactions,
+        "created_at": prospect.created_at.isoformat(),
+    }
+
+
+async def find_prospects(request: web.Request) -> web.Response:
+    raw = request.query.get("identity", "")
+    kind, sep, value = raw.partition(":")
+    if not sep or not value or kind not in {k.value for k in IdentityKind}:
+        raise BadRequest("`identity` must be KIND:VALUE, KIND one of "
+                         + ", ".join(k.value for k in IdentityKind), code="invalid_identity")
+    root = request.app[ROOT]
+    prospects: Prospects = root[keys.PROSPECTS]
+    prospect_id = await prospects.find(IdentityKind(kind), value)
+    prospect = None if prospect_id is None else await Prospect.get_or_none(id=prospect_id)
+    found = [] if prospect is None else [await show_prospect(prospect, root[keys.SEALER])]
+    return web.json_response(found)
+
+
+async def get_prospect(request: web.Request) -> web.Response:
+    prospect_id = positive_id(request.match_info["id"], "id")
+    prospect = await Prospect.get_or_none(id=prospect_id)
+    if prospect is None:
+        raise NotFound(f"there is no prospect {prospect_id}")
+    return web.json_response(await show_prospect(prospect, request.app[ROOT][keys.SEALER]))
+
+
+async def list_opportunities(request: web.Request) -> web.Response:
+    query = Opportunity.all().order_by("-id")
+    if "salesperson_id" in request.query:
+        query = query.filter(salesperson_id=positive_id(request.query["salesperson_id"],
+                                                        "salesperson_id"))
+    found = []
+    for opportunity in await query.limit(500):
+        message = await OutboundMessage.filter(opportunity_id=opportunity.id).order_by("id").first()
+        found.append({
+            "id": opportunity.id, "prospect_id": opportunity.prospect_id,  # type: ignore[attr-defined]
+            "salesperson_id": opportunity.salesperson_id,  # type: ignore[attr-defined]
+            "score": opportunity.score, "status": opportunity.status,
+            "reason": opportunity.reason, "created_at": opportunity.created_at.isoformat(),
+            "push": None if message is None else {"channel": message.channel,
+                                                  "status": message.status.value},
+        })
+    return web.json_response(found)
+
+
+def create_admin_app(root: web.Application) -> web.Application:
+    app = web.Application(middlewares=[admin_auth])
+    app[ROOT] = root
+    app.router.add_post("/salespeople", create_salesperson)
+    app.router.add_post("/partners", create_partner)
+    app.router.add_post("/materials", create_material)
+    app.router.add_get("/prospects", find_prospects)
+    app.router.add_get("/prospects/{id}", get_prospect)
+    app.router.add_get("/opportunities", list_opportunities)
+    return app

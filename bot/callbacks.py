@@ -1,0 +1,140 @@
+"""The WeChat callback URLs: verify → decrypt → parse → store → dispatch → reply.
+
+Nothing is stored before the signature is checked, and a push is acknowledged only after its
+interaction is committed. WeChat waits 5 seconds: what the handler has not finished by the
+deadline goes on after the reply (wechat-api.md §2.1, §5.2).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from aiohttp import web
+from wechatpy.replies import BaseReply
+
+from bot import keys
+from bot.errors import Forbidden, MissingSetting, PayloadTooLarge
+from bot.intake import Row
+from bot.pushes import MalformedPush, Push, classify, parse_body
+from bot.settings import Settings
+from bot.wxcrypto import CallbackCrypto, SignatureRejected
+
+SUCCESS = "success"
+
+
+class Callbacks:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.oa: CallbackCrypto | None = None
+        self.wecom: CallbackCrypto | None = None
+        tolerance = settings.timestamp_tolerance
+        if settings.oa_token:
+            self.oa = CallbackCrypto(settings.oa_token, settings.oa_aes_key, settings.oa_appid,
+                                     tolerance)
+        if settings.wecom_token and settings.wecom_aes_key:
+            self.wecom = CallbackCrypto(settings.wecom_token, settings.wecom_aes_key,
+                                        settings.wecom_corpid, tolerance)
+
+    def crypto(self, source: str) -> CallbackCrypto:
+        crypto = self.oa if source == "oa" else self.wecom
+        if crypto is None:
+            variable = "SCRM_OA_TOKEN" if source == "oa" else "SCRM_WECOM_TOKEN/SCRM_WECOM_AES_KEY"
+            # Without the secret no push can be verified: refuse it as unverifiable, and say why.
+            raise Forbidden(f"{variable} is not configured, so no push can be verified",
+                            code=MissingSetting.code)
+        return crypto
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"the body is over {limit // 1024} KiB")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(16 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is over {limit // 1024} KiB")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def query(request: web.Request, name: str) -> str:
+    return request.query.get(name, "")
+
+
+def unwrap(crypto: CallbackCrypto, request: web.Request, body: bytes,
+           encrypted: bool) -> dict[str, object]:
+    """The verified, decrypted fields of a push."""
+    timestamp, nonce = query(request, "timestamp"), query(request, "nonce")
+    if not encrypted:
+        if crypto.encrypted:
+            raise SignatureRejected("plaintext pushes are refused: this account uses encryption")
+        crypto.verify(request.query.get("signature"), timestamp, nonce)
+        return parse_body(body)
+    envelope = parse_body(body)
+    encrypt = envelope.get("Encrypt")
+    if not isinstance(encrypt, str) or not encrypt:
+        raise MalformedPush("an encrypted push must carry Encrypt")
+    crypto.verify_encrypted(request.query.get("msg_signature"), timestamp, nonce, encrypt)
+    return parse_body(crypto.decrypt(encrypt))
+
+
+async def receive(request: web.Request, source: str, fields: dict[str, object],
+                  started: float) -> tuple[bool, object]:
+    """Stores the push once; returns (finished in time, the handler's reply)."""
+    app = request.app
+    push: Push = classify(source, fields)
+    stored = await app[keys.INTERACTIONS].save(Row(
+        source=source, kind=push.kind, dedup_key=push.dedup_key, actor=push.actor,
+        scene=push.scene, payload=push.fields, received_at=datetime.now(UTC)))
+    if not stored.created:
+        return True, None  # a retry of a push we have: acknowledged, not processed again
+    push.interaction_id = stored.interaction_id
+    remaining = app[keys.SETTINGS].callback_deadline - (time.monotonic() - started)
+    return await app[keys.DISPATCHER].within(push, remaining)
+
+
+def render(reply: object, crypto: CallbackCrypto, encrypted: bool, nonce: str) -> str | None:
+    if not isinstance(reply, BaseReply):
+        return None
+    xml = str(reply.render())
+    return crypto.encrypt_reply(xml, nonce) if encrypted else xml
+
+
+async def oa(request: web.Request) -> web.StreamResponse:
+    started = time.monotonic()
+    crypto = request.app[keys.CALLBACKS].crypto("oa")
+    if request.method == "GET":  # URL check: the echostr back, verbatim (§1.1)
+        crypto.verify(request.query.get("signature"), query(request, "timestamp"),
+                      query(request, "nonce"))
+        return web.Response(text=query(request, "echostr"))
+    body = await read_body(request, request.app[keys.SETTINGS].max_callback_body)
+    encrypted = query(request, "encrypt_type") == "aes"
+    fields = unwrap(crypto, request, body, encrypted)
+    _, reply = await receive(request, "oa", fields, started)
+    xml = render(reply, crypto, encrypted, query(request, "nonce"))
+    if xml is None:
+        return web.Response(text=SUCCESS)
+    return web.Response(text=xml, content_type="application/xml")
+
+
+async def wecom(request: web.Request) -> web.StreamResponse:
+    started = time.monotonic()
+    crypto = request.app[keys.CALLBACKS].crypto("wecom")
+    timestamp, nonce = query(request, "timestamp"), query(request, "nonce")
+    if request.method == "GET":  # URL check: decrypt echostr, answer its plaintext (§5.2)
+        echostr = query(request, "echostr")
+        crypto.verify_encrypted(request.query.get("msg_signature"), timestamp, nonce, echostr)
+        return web.Response(text=crypto.decrypt(echostr))
+    body = await read_body(request, request.app[keys.SETTINGS].max_callback_body)
+    fields = unwrap(crypto, request, body, encrypted=True)
+    _, reply = await receive(request, "wecom", fields, started)
+    xml = render(reply, crypto, True, nonce)
+    return web.Response(text=xml or "", content_type="application/xml" if xml else "text/plain")
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_route("GET", "/wechat/oa", oa)
+    app.router.add_route("POST", "/wechat/oa", oa)
+    app.router.add_route("GET", "/wechat/wecom", wecom)
+    app.router.add_route("POST", "/wechat/wecom", wecom)

@@ -1,0 +1,114 @@
+"""`python -m bot COMMAND`: serve, worker, sandbox, migrate, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiohttp import web
+
+from bot.settings import Settings
+
+log = logging.getLogger("bot")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from bot.app import create_app
+    from bot.logs import AccessLogger
+
+    settings = Settings.from_env()
+    app = create_app(settings, worker=not args.no_worker)
+    log.info("serving on http://%s:%d (worker %s)", args.host, args.port,
+             "off" if args.no_worker else "on")
+    web.run_app(app, host=args.host, port=args.port, access_log_class=AccessLogger,
+                print=None, shutdown_timeout=15)
+    return 0
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from bot.app import create_app
+
+    async def run() -> None:
+        runner = web.AppRunner(create_app(Settings.from_env(), worker=True, serve_http=False))
+        await runner.setup()  # runs the cleanup contexts: database, store, pipeline, worker
+        log.info("worker running")
+        try:
+            await _until_signalled()
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(run())
+    return 0
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from bot.sandbox import run_sandbox
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_sandbox(Settings.from_env(), args.host, args.port))
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from bot.db import migrate
+
+    settings = Settings.from_env()
+    applied = asyncio.run(migrate(settings.database_url))
+    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    return asyncio.run(run_demo(args.database))
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m bot",
+                                  description="WeChat B2B SCRM: callbacks, codes, prospects.")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="the HTTP service (callbacks, mini-program, admin)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--no-worker", action="store_true",
+                       help="leave background work to `python -m bot worker` processes")
+    serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser("worker", help="background work only (for scale-out)")
+    worker.set_defaults(run=_worker)
+
+    sandbox = commands.add_parser("sandbox", help="the WeChat sandbox alone (a local WeChat)")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8081)
+    sandbox.set_defaults(run=_sandbox)
+
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate.set_defaults(run=_migrate)
+
+    demo = commands.add_parser("demo", help="a zero-setup tour on the embedded default")
+    demo.add_argument("--database", default=None,
+                      help="SQLite file to use (default: a fresh temporary one)")
+    demo.set_defaults(run=_demo)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bot.logs import setup_logging
+
+    args = parser().parse_args(argv)
+    setup_logging(logging.INFO)
+    return int(args.run(args))

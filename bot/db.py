@@ -1,0 +1,73 @@
+"""The database: tortoise-orm connection and aerich migrations.
+
+Aerich writes SQL for one dialect, so the migrations live in one folder per dialect
+(models/migrations/sqlite, models/migrations/postgres); both are generated from the same models.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from aerich import Command
+from tortoise import Tortoise, connections
+
+from models import MODEL_MODULES
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "models" / "migrations"
+
+
+def dialect(url: str) -> str:
+    return "sqlite" if url.startswith("sqlite://") else "postgres"
+
+
+def tortoise_config(url: str) -> dict[str, Any]:
+    if url.startswith("postgres://") or url.startswith("postgresql://"):
+        url = "asyncpg://" + url.split("://", 1)[1]
+    return {
+        "connections": {"default": url},
+        "apps": {
+            "models": {"models": [*MODEL_MODULES, "aerich.models"], "default_connection": "default"}
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+# The config aerich's own CLI reads (`aerich --app models ...`); see README.
+TORTOISE_ORM = tortoise_config(os.environ.get("SCRM_DATABASE_URL", "sqlite://scrm.sqlite3"))
+
+
+async def init_db(url: str) -> None:
+    if url.startswith("sqlite://"):
+        path = url.removeprefix("sqlite://")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # The fallback makes the context visible to every task: aiohttp runs requests, and pytest
+    # runs fixtures, in tasks other than the one that initialised the database.
+    await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
+
+
+async def close_db() -> None:
+    await Tortoise.close_connections()
+
+
+async def migrate(url: str) -> list[str]:
+    """Apply every migration not yet applied; returns their names."""
+    command = Command(
+        tortoise_config=tortoise_config(url),
+        app="models",
+        location=str(MIGRATIONS / dialect(url)),
+    )
+    await command.init()
+    try:
+        return await command.upgrade(run_in_transaction=True)
+    finally:
+        await connections.close_all()
+
+
+async def ping() -> bool:
+    conn = connections.get("default")
+    await conn.execute_query("SELECT 1")
+    return True

@@ -1,0 +1,178 @@
+"""Storing pushes durably, fast: a group commit.
+
+Every request waits for the commit of its own row, but concurrent requests share one INSERT and one
+commit. The unique constraint on (source, dedup_key) is the guard against WeChat's retries:
+`ON CONFLICT DO NOTHING RETURNING` tells which rows are new. Marking interactions processed is
+batched the same way; a mark lost to a crash only means the push is processed again
+(handlers are idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from tortoise import connections
+from tortoise.transactions import in_transaction
+
+from models import Interaction
+
+log = logging.getLogger(__name__)
+COLUMNS = ("source", "kind", "dedup_key", "actor", "scene", "payload", "received_at", "attempts")
+
+
+@dataclass
+class Row:
+    source: str
+    kind: str
+    dedup_key: str
+    actor: str | None
+    scene: str | None
+    payload: dict[str, Any]
+    received_at: datetime
+
+
+@dataclass
+class Stored:
+    interaction_id: int | None  # None for a retry of a push stored before
+    created: bool
+
+
+class Batcher:
+    """Runs `flush(items)` on everything queued while the previous flush ran."""
+
+    def __init__(self, name: str, max_batch: int) -> None:
+        self.name = name
+        self.max_batch = max_batch
+        self._queue: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        self._closing = False
+        self._task = asyncio.create_task(self._run(), name=f"batch-{self.name}")
+
+    async def stop(self) -> None:
+        """Flushes what is queued, then ends."""
+        if self._task is None:
+            return
+        self._closing = True
+        self._wake.set()
+        await self._task
+        self._task = None
+
+    def submit(self, item: Any) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
+        self._wake.set()
+        return future
+
+    async def _run(self) -> None:
+        while not (self._closing and not self._queue):
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                await self._drain()
+
+    async def _drain(self) -> None:
+        batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
+        try:
+            results = await self.flush([item for item, _ in batch])
+        except Exception as exc:  # every waiter learns of it; the loop goes on
+            log.exception("%s: a batch of %d failed", self.name, len(batch))
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    async def flush(self, items: list[Any]) -> list[Any]:
+        raise NotImplementedError
+
+
+class InteractionWriter(Batcher):
+    def __init__(self, max_batch: int = 400) -> None:
+        super().__init__("interactions", max_batch)
+
+    async def save(self, row: Row) -> Stored:
+        result: Stored = await self.submit(row)
+        return result
+
+    async def flush(self, items: list[Row]) -> list[Stored]:
+        first: dict[tuple[str, str], Row] = {}
+        for row in items:
+            first.setdefault((row.source, row.dedup_key), row)
+        inserted = await insert_new(list(first.values()))
+        results: list[Stored] = []
+        for row in items:
+            key = (row.source, row.dedup_key)
+            if first.get(key) is row and key in inserted:
+                results.append(Stored(inserted[key], True))
+            else:
+                results.append(Stored(None, False))
+        return results
+
+
+async def insert_new(rows: list[Row]) -> dict[tuple[str, str], int]:
+    """One INSERT for all rows; returns the ids of those that were not there yet."""
+    conn = connections.get("default")
+    postgres = conn.capabilities.dialect == "postgres"
+    values: list[Any] = []
+    groups = []
+    for row in rows:
+        payload = json.dumps(row.payload, ensure_ascii=False, separators=(",", ":"))
+        received = row.received_at if postgres else row.received_at.isoformat(" ")
+        start = len(values)
+        values.extend([row.source, row.kind, row.dedup_key, row.actor, row.scene, payload,
+                       received, 0])
+        if postgres:
+            marks = [f"${start + i + 1}" for i in range(len(COLUMNS))]
+            marks[5] += "::jsonb"
+        else:
+            marks = ["?"] * len(COLUMNS)
+        groups.append("(" + ",".join(marks) + ")")
+    table = Interaction._meta.db_table
+    columns = ",".join(f'"{c}"' for c in COLUMNS)
+    sql = (f'INSERT INTO "{table}" ({columns})'
+           f" VALUES {','.join(groups)}"
+           f' ON CONFLICT ("source", "dedup_key") DO NOTHING RETURNING "id", "source", "dedup_key"')
+    async with in_transaction() as tx:
+        returned = await tx.execute_query_dict(sql, values)
+    return {(r["source"], r["dedup_key"]): int(r["id"]) for r in returned}
+
+
+@dataclass
+class Done:
+    interaction_id: int
+    prospect_id: int | None
+    code_id: int | None
+
+
+class CompletionWriter(Batcher):
+    """Marks interactions processed, with the prospect and code they were attributed to."""
+
+    def __init__(self, max_batch: int = 1000) -> None:
+        super().__init__("completions", max_batch)
+
+    async def flush(self, items: list[Done]) -> list[None]:
+        now = datetime.now(UTC)
+        groups: dict[tuple[int | None, int | None], list[int]] = defaultdict(list)
+        for done in items:
+            groups[(done.prospect_id, done.code_id)].append(done.interaction_id)
+        async with in_transaction() as tx:
+            for (prospect_id, code_id), ids in groups.items():
+                changes: dict[str, Any] = {"processed_at": now, "claimed_until": None}
+                if prospect_id is not None:
+                    changes["prospect_id"] = prospect_id
+                if code_id is not None:
+                    changes["code_id"] = code_id
+                await Interaction.filter(id__in=ids).using_db(tx).update(**changes)
+        return [None] * len(items)

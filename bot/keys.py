@@ -1,0 +1,31 @@
+"""Typed handles of the resources an application holds."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import aiohttp
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from bot.callbacks import Callbacks
+    from bot.dispatch import Dispatcher
+    from bot.intake import CompletionWriter, InteractionWriter
+    from bot.privacy import Sealer
+    from bot.settings import Settings
+    from bot.store import Store
+    from bot.wechat import WeChat
+    from bot.worker import Worker
+    from handlers.prospects import Prospects
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+STORE: web.AppKey[Store] = web.AppKey("store")
+HTTP: web.AppKey[aiohttp.ClientSession] = web.AppKey("http")
+WECHAT: web.AppKey[WeChat] = web.AppKey("wechat")
+SEALER: web.AppKey[Sealer] = web.AppKey("sealer")
+PROSPECTS: web.AppKey[Prospects] = web.AppKey("prospects")
+INTERACTIONS: web.AppKey[InteractionWriter] = web.AppKey("interactions")
+COMPLETIONS: web.AppKey[CompletionWriter] = web.AppKey("completions")
+DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher")
+CALLBACKS: web.AppKey[Callbacks] = web.AppKey("callbacks")
+WORKER: web.AppKey[Worker] = web.AppKey("worker")

@@ -1,0 +1,131 @@
+"""A push from WeChat as the handlers see it: parsed once, classified, keyed for de-duplication."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import xmltodict
+from wechatpy.enterprise.events import EVENT_TYPES as WECOM_EVENTS
+from wechatpy.enterprise.messages import MESSAGE_TYPES as WECOM_MESSAGES
+from wechatpy.events import EVENT_TYPES as OA_EVENTS
+from wechatpy.messages import MESSAGE_TYPES as OA_MESSAGES
+from wechatpy.messages import BaseMessage, UnknownMessage
+
+from bot.errors import BadRequest
+
+# A declaration anywhere (<!DOCTYPE, <!ENTITY, <!ELEMENT, <!ATTLIST, <!NOTATION) is refused before
+# any parser sees the body: WeChat never sends one, and they are how XML bombs and XXE begin.
+_DECLARATION = re.compile(rb"<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)", re.IGNORECASE)
+_PROCESSING = re.compile(rb"<\?(?!xml[\s?])", re.IGNORECASE)
+QRSCENE = "qrscene_"
+
+
+class MalformedPush(BadRequest):
+    code = "malformed_push"
+
+
+def guard(body: bytes) -> None:
+    if _DECLARATION.search(body) or _PROCESSING.search(body):
+        raise MalformedPush("XML declarations (DOCTYPE, ENTITY, ...) are not accepted")
+
+
+def parse_body(body: bytes | str) -> dict[str, Any]:
+    """The fields of a push: XML (`<xml>...</xml>`) or, for JSON-configured OA pushes, JSON."""
+    raw = body.encode() if isinstance(body, str) else body
+    guard(raw)
+    text = raw.strip()
+    try:
+        if text.startswith(b"{"):
+            data = json.loads(text)
+        else:
+            data = xmltodict.parse(text, disable_entities=True).get("xml")
+    except Exception:  # expat and json both raise several types for bad input
+        raise MalformedPush("the body is neither well-formed XML nor JSON") from None
+    if not isinstance(data, dict):
+        raise MalformedPush("the body has no <xml> root element")
+    return {k: v if isinstance(v, str | dict | list) or v is None else str(v)
+            for k, v in data.items()}
+
+
+@dataclass
+class Push:
+    """One stored push. `kind` is `message.<type>` or `event.<event>`; WeCom contact changes are
+    `event.change_external_contact.<ChangeType>`; a follow through a code is `event.subscribe`
+    with `scene` set (the `qrscene_` prefix removed)."""
+
+    source: str  # oa | wecom
+    fields: dict[str, Any]
+    kind: str
+    actor: str | None
+    scene: str | None
+    dedup_key: str
+    interaction_id: int | None = None
+    prospect_id: int | None = None
+    code_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def event(self) -> str | None:
+        return self.kind.split(".", 2)[1] if self.kind.startswith("event.") else None
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        value = self.fields.get(name)
+        return default if value is None else str(value)
+
+    @property
+    def message(self) -> BaseMessage:
+        """The wechatpy message object, for typed access and for building replies."""
+        fields = dict(self.fields)
+        msg_type = str(fields.get("MsgType", "")).lower()
+        if msg_type == "event":
+            events = OA_EVENTS if self.source == "oa" else WECOM_EVENTS
+            event = str(fields.get("Event", "")).lower()
+            if self.source == "oa" and event == "subscribe" and self.scene is not None:
+                event, fields["EventKey"] = "subscribe_scan", self.scene
+            cls = events.get(event, UnknownMessage)
+        else:
+            messages = OA_MESSAGES if self.source == "oa" else WECOM_MESSAGES
+            cls = messages.get(msg_type, UnknownMessage)
+        return cls(fields)
+
+
+def classify(source: str, fields: dict[str, Any]) -> Push:
+    msg_type = str(fields.get("MsgType") or "").lower()
+    if not msg_type:
+        raise MalformedPush("the push has no MsgType")
+    scene: str | None = None
+    if msg_type == "event":
+        event = str(fields.get("Event") or "").lower()
+        kind = f"event.{event}"
+        key = str(fields.get("EventKey") or "")
+        if event == "subscribe" and key.startswith(QRSCENE):
+            scene = key[len(QRSCENE):]
+        elif event == "scan" and key:
+            scene = key
+        elif event == "change_external_contact":
+            kind += "." + str(fields.get("ChangeType") or "").lower()
+            scene = fields.get("State") or None
+    else:
+        kind = f"message.{msg_type}"
+    if source == "wecom" and fields.get("ExternalUserID"):
+        actor = str(fields["ExternalUserID"])
+    else:
+        actor = fields.get("FromUserName") or None
+    return Push(source=source, fields=fields, kind=kind, actor=actor, scene=scene,
+                dedup_key=dedup_key(fields))
+
+
+def dedup_key(fields: dict[str, Any]) -> str:
+    """WeChat retries a push with the same MsgId, or for events the same FromUserName +
+    CreateTime (wechat-api.md §2.1); Event and its details are added so that two events of one
+    person in one second are not taken for one."""
+    if fields.get("MsgId"):
+        return f"msg:{fields['MsgId']}"
+    parts = [str(fields.get(name) or "") for name in (
+        "FromUserName", "CreateTime", "Event", "EventKey", "ChangeType", "UserID",
+        "ExternalUserID", "MsgID", "AgentID")]
+    return "evt:" + hashlib.sha1("\x1f".join(parts).encode()).hexdigest()

@@ -1,0 +1,75 @@
+"""Background work: picking up stored pushes nobody finished (a crash, a failing handler).
+
+Several workers may run against one database: an interaction is claimed with a conditional
+UPDATE before it is processed, and a claim that is not completed expires and backs off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from tortoise.expressions import F, Q
+
+from bot.dispatch import Dispatcher
+from bot.pushes import classify
+from models import Interaction
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 8
+LEASE = 60.0  # seconds a claim lasts; doubles with each attempt
+
+
+class Worker:
+    def __init__(self, dispatcher: Dispatcher, recovery_after: float = 30.0,
+                 interval: float = 5.0) -> None:
+        self.dispatcher = dispatcher
+        self.recovery_after = recovery_after
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="worker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.recover()
+            except Exception:
+                log.exception("recovering unfinished pushes failed; trying again shortly")
+            await asyncio.sleep(self.interval)
+
+    async def recover(self, limit: int = 100) -> int:
+        """Processes stored pushes left unfinished for `recovery_after` seconds; returns how many
+        this worker claimed."""
+        now = datetime.now(UTC)
+        free = Q(claimed_until=None) | Q(claimed_until__lt=now)
+        candidates = await (
+            Interaction.filter(processed_at=None, attempts__lt=MAX_ATTEMPTS,
+                               received_at__lt=now - timedelta(seconds=self.recovery_after))
+            .filter(free).order_by("id").limit(limit)
+            .values_list("id", "source", "payload", "attempts")
+        )
+        claimed = 0
+        for interaction_id, source, payload, attempts in candidates:
+            lease = timedelta(seconds=LEASE * 2 ** min(attempts, 6))
+            won = await Interaction.filter(id=interaction_id, processed_at=None).filter(free).update(
+                claimed_until=now + lease, attempts=F("attempts") + 1)
+            if not won:
+                continue  # another worker has it
+            claimed += 1
+            push = classify(source, payload)
+            push.interaction_id = interaction_id
+            try:
+                await self.dispatcher.process(push)
+            except Exception:
+                log.exception("interaction %s failed again (attempt %d)", interaction_id,
+                              attempts + 1)
+        return claimed

@@ -1,0 +1,134 @@
+"""Verifying, decrypting and encrypting WeChat callbacks (wechat-api.md §1).
+
+wechatpy computes the signatures and runs the cipher; this module adds what a server facing the
+internet needs on top: constant-time comparison, a freshness window, and one uniform refusal for
+every way a ciphertext can be wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import struct
+import time
+
+from wechatpy.crypto import PrpCrypto
+from wechatpy.utils import WeChatSigner
+
+from bot.errors import Forbidden
+
+ENVELOPE = (
+    "<xml>\n<Encrypt><![CDATA[{encrypt}]]></Encrypt>\n"
+    "<MsgSignature><![CDATA[{signature}]]></MsgSignature>\n"
+    "<TimeStamp>{timestamp}</TimeStamp>\n<Nonce><![CDATA[{nonce}]]></Nonce>\n</xml>"
+)
+
+
+class SignatureRejected(Forbidden):
+    code = "bad_signature"
+
+
+class DecryptRejected(Forbidden):
+    code = "bad_ciphertext"
+
+
+def sign(*parts: str) -> str:
+    """sha1 of the sorted parts (wechat-api.md §1.1, §1.3)."""
+    signer = WeChatSigner()
+    signer.add_data(*parts)
+    return str(signer.signature)
+
+
+def check_fresh(timestamp: str, tolerance: int, now: float | None = None) -> None:
+    try:
+        sent = int(timestamp)
+    except (TypeError, ValueError):
+        raise SignatureRejected("the timestamp is missing or not a number") from None
+    if abs((time.time() if now is None else now) - sent) > tolerance:
+        raise SignatureRejected("the timestamp is more than 5 minutes off")
+
+
+def check_signature(expected_parts: tuple[str, ...], signature: str | None) -> None:
+    if not signature or not hmac.compare_digest(sign(*expected_parts).encode(),
+                                                signature.encode("utf-8", "replace")):
+        raise SignatureRejected("the signature does not match")
+
+
+class _StrictPrpCrypto(PrpCrypto):  # type: ignore[misc]
+    """wechatpy's cipher, refusing what it would silently mis-read (bad padding or length)."""
+
+    def decrypt_strict(self, text: str, receive_id: str) -> str:
+        try:
+            raw = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            raise DecryptRejected("the ciphertext is not valid base64") from None
+        if not raw or len(raw) % 32:
+            raise DecryptRejected("the ciphertext has a bad length")
+        plain = self.cipher.decrypt(raw)
+        pad = plain[-1]
+        if not 1 <= pad <= 32 or plain[-pad:] != bytes([pad]) * pad:
+            raise DecryptRejected("the ciphertext has bad padding")
+        content = plain[16:-pad]
+        if len(content) < 4:
+            raise DecryptRejected("the ciphertext is too short")
+        (length,) = struct.unpack(">I", content[:4])
+        if length > len(content) - 4:
+            raise DecryptRejected("the ciphertext has a bad length field")
+        try:
+            message = content[4:4 + length].decode("utf-8")
+            from_id = content[4 + length:].decode("utf-8")
+        except UnicodeDecodeError:
+            raise DecryptRejected("the plaintext is not UTF-8") from None
+        if not hmac.compare_digest(from_id.encode(), receive_id.encode()):
+            raise DecryptRejected("the ciphertext is for another app")
+        return message
+
+
+class CallbackCrypto:
+    """One account's callback secrets: token, EncodingAESKey and the id the cipher carries
+    (the OA's AppID or WeCom's CorpID)."""
+
+    def __init__(self, token: str, aes_key: str | None, receive_id: str | None,
+                 tolerance: int = 300) -> None:
+        self.token = token
+        self.receive_id = receive_id or ""
+        self.tolerance = tolerance
+        self._cipher: _StrictPrpCrypto | None = None
+        if aes_key:
+            key = base64.b64decode(aes_key + "=")
+            if len(key) != 32:
+                raise ValueError("an EncodingAESKey must be 43 characters decoding to 32 bytes")
+            self._cipher = _StrictPrpCrypto(key)
+
+    @property
+    def encrypted(self) -> bool:
+        return self._cipher is not None
+
+    def verify(self, signature: str | None, timestamp: str, nonce: str) -> None:
+        """The plain signature every OA request carries."""
+        check_fresh(timestamp, self.tolerance)
+        check_signature((self.token, timestamp, nonce), signature)
+
+    def verify_encrypted(self, msg_signature: str | None, timestamp: str, nonce: str,
+                         encrypt: str) -> None:
+        check_fresh(timestamp, self.tolerance)
+        check_signature((self.token, timestamp, nonce, encrypt), msg_signature)
+
+    def decrypt(self, encrypt: str) -> str:
+        if self._cipher is None:
+            raise DecryptRejected("no EncodingAESKey is configured for encrypted pushes")
+        try:
+            return self._cipher.decrypt_strict(encrypt, self.receive_id)
+        except DecryptRejected:
+            raise
+        except Exception:  # anything the cipher itself trips over is the caller's bad input
+            raise DecryptRejected("the ciphertext could not be decrypted") from None
+
+    def encrypt_reply(self, xml: str, nonce: str, timestamp: str | None = None) -> str:
+        """The encrypted reply envelope (wechat-api.md §1.4)."""
+        assert self._cipher is not None
+        timestamp = timestamp or str(int(time.time()))
+        encrypt = self._cipher.encrypt(xml, self.receive_id).decode()
+        return ENVELOPE.format(encrypt=encrypt, signature=sign(self.token, timestamp, nonce, encrypt),
+                               timestamp=timestamp, nonce=nonce)

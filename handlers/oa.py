@@ -1,0 +1,57 @@
+"""Reactions to Official Account pushes (wechat-api.md §2.3)."""
+
+from __future__ import annotations
+
+import logging
+
+from wechatpy.replies import TextReply
+
+from bot.dispatch import Router
+from bot.pushes import Push
+from handlers.prospects import Prospects
+from models import IdentityKind, OutboundMessage, OutboundStatus
+
+log = logging.getLogger(__name__)
+router = Router("oa")
+
+WELCOME = "感谢关注！我们的顾问会尽快与您联系，您也可以直接在这里留言。"
+WELCOME_BACK = "欢迎回来！有任何问题，欢迎随时在这里留言。"
+
+
+async def _bind(push: Push, prospects: Prospects) -> None:
+    if push.actor:
+        push.prospect_id = await prospects.resolve(IdentityKind.OA_OPENID, push.actor)
+
+
+@router.on("oa", "event.subscribe")
+async def followed(push: Push, prospects: Prospects) -> TextReply:
+    await _bind(push, prospects)
+    return TextReply(message=push.message, content=WELCOME)
+
+
+@router.on("oa", "event.scan")
+async def scanned(push: Push, prospects: Prospects) -> TextReply:
+    await _bind(push, prospects)
+    return TextReply(message=push.message, content=WELCOME_BACK)
+
+
+@router.on("oa", "event.unsubscribe")
+async def unfollowed(push: Push, prospects: Prospects) -> None:
+    await _bind(push, prospects)
+
+
+@router.on("oa", "message.text")
+async def wrote(push: Push, prospects: Prospects) -> None:
+    await _bind(push, prospects)
+
+
+@router.on("oa", "event.templatesendjobfinish")
+async def template_delivered(push: Push) -> None:
+    """A delivery report: `MsgID` (capital D) is the msgid template/send returned."""
+    status = push.get("Status", "")
+    outcome = OutboundStatus.DELIVERED if status == "success" else OutboundStatus.FAILED
+    updated = await OutboundMessage.filter(
+        channel="oa_template", wechat_msgid=push.get("MsgID")
+    ).update(status=outcome, last_error=None if status == "success" else status[:500])
+    if not updated:
+        log.info("delivery report for an unknown template message %s", push.get("MsgID"))

@@ -1,0 +1,76 @@
+"""Finding the prospect behind an identity, creating them on first sight."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from bot.privacy import Sealer, normalize_phone
+from models import Identity, IdentityKind, Prospect
+
+
+class Prospects:
+    """Identity → prospect id, with a small in-process cache (an identity never changes owner
+    except through a merge, which updates the cache of the process that merged and leaves a
+    `merged_into` pointer for the others)."""
+
+    def __init__(self, sealer: Sealer, cache_size: int = 50_000) -> None:
+        self.sealer = sealer
+        self._cache: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._cache_size = cache_size
+
+    def lookup_value(self, kind: IdentityKind | str, value: str) -> str:
+        """The stored value of an identity: phones are kept as a keyed digest only."""
+        if kind == IdentityKind.PHONE:
+            return self.sealer.digest(normalize_phone(value))
+        return value
+
+    async def find(self, kind: IdentityKind | str, value: str) -> int | None:
+        key = (str(kind), self.lookup_value(kind, value))
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        identity = await Identity.get_or_none(kind=key[0], value=key[1])
+        if identity is None:
+            return None
+        prospect_id = await self._current(identity.prospect_id)  # type: ignore[attr-defined]
+        self._remember(key, prospect_id)
+        return prospect_id
+
+    async def resolve(self, kind: IdentityKind | str, value: str) -> int:
+        """The prospect with this identity, created when nobody has it yet."""
+        found = await self.find(kind, value)
+        if found is not None:
+            return found
+        key = (str(kind), self.lookup_value(kind, value))
+        sealed = self.sealer.seal(normalize_phone(value)) if kind == IdentityKind.PHONE else None
+        try:
+            async with in_transaction():
+                prospect = await Prospect.create()
+                await Identity.create(prospect=prospect, kind=key[0], value=key[1], sealed=sealed)
+        except IntegrityError:  # another request created it first
+            found = await self.find(kind, value)
+            if found is None:
+                raise
+            return found
+        self._remember(key, prospect.id)
+        return prospect.id
+
+    async def _current(self, prospect_id: int) -> int:
+        """Follows merges to the prospect that absorbed this one."""
+        seen = set()
+        while prospect_id not in seen:
+            seen.add(prospect_id)
+            merged_into = await Prospect.filter(id=prospect_id).values_list(
+                "merged_into_id", flat=True)
+            if not merged_into or merged_into[0] is None:
+                return prospect_id
+            prospect_id = merged_into[0]
+        return prospect_id
+
+    def _remember(self, key: tuple[str, str], prospect_id: int) -> None:
+        self._cache[key] = prospect_id
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)

@@ -1,0 +1,76 @@
+"""The mini-program API under /mp: login with a wx.login code, then calls with the token."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from bot import keys
+from bot.admin import bearer
+from bot.app import Handler, read_json
+from bot.errors import BadRequest, Unauthorized
+from bot.intake import Row
+from bot.pushes import Push
+from miniprogram_api.sessions import Session, SessionSigner
+
+log = logging.getLogger(__name__)
+ROOT: web.AppKey[web.Application] = web.AppKey("mp_root")
+SIGNER: web.AppKey[SessionSigner] = web.AppKey("mp_signer")
+SESSION: web.AppKey[Session] = web.AppKey("mp_session")  # never used as an app key; see below
+SESSION_KEY_TTL = 3 * 24 * 3600
+OPEN = {"/mp/login"}
+
+
+@web.middleware
+async def mp_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path not in OPEN:
+        token = bearer(request)
+        if token is None:
+            raise Unauthorized("log in first: a bearer session token is required")
+        request["session"] = request.app[SIGNER].verify(token)
+    return await handler(request)
+
+
+async def record(root: web.Application, kind: str, actor: str, dedup: str,
+                 payload: dict[str, object], scene: str | None = None) -> Push:
+    """A mini-program signal becomes an interaction like any push, and is processed in line."""
+    stored = await root[keys.INTERACTIONS].save(Row(
+        source="mp", kind=kind, dedup_key=dedup, actor=actor, scene=scene, payload=payload,
+        received_at=datetime.now(UTC)))
+    push = Push(source="mp", fields=payload, kind=kind, actor=actor, scene=scene,
+                dedup_key=dedup, interaction_id=stored.interaction_id)
+    await root[keys.DISPATCHER].process(push)
+    return push
+
+
+async def login(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    code, scene = data.get("code"), data.get("scene")
+    if not isinstance(code, str) or not code.strip() or len(code) > 128:
+        raise BadRequest("`code` (from wx.login) is required", code="missing_field")
+    if scene is not None and (not isinstance(scene, str) or len(scene) > 128):
+        raise BadRequest("`scene` must be a string of at most 128 characters",
+                         code="invalid_field")
+    root = request.app[ROOT]
+    session = await root[keys.WECHAT].mp.code_to_session(code.strip())
+    openid, unionid = str(session["openid"]), session.get("unionid")
+    await root[keys.STORE].set(f"scrm:mp:session_key:{openid}", str(session["session_key"]),
+                               ttl=SESSION_KEY_TTL)
+    payload: dict[str, object] = {"openid": openid, "unionid": unionid, "scene": scene}
+    push = await record(root, "mp.login", openid, f"login:{uuid.uuid4().hex}", payload,
+                        scene or None)
+    if push.prospect_id is None:
+        raise RuntimeError("a login was processed without a prospect")
+    token = request.app[SIGNER].issue(push.prospect_id, openid)
+    return web.json_response({"token": token, "prospect_id": push.prospect_id})
+
+
+def create_mp_app(root: web.Application) -> web.Application:
+    app = web.Application(middlewares=[mp_auth])
+    app[ROOT] = root
+    app[SIGNER] = SessionSigner(root[keys.SETTINGS].require("secret_key"))
+    app.router.add_post("/login", login)
+    return app

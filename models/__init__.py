@@ -1,0 +1,33 @@
+"""The core domain, stored with tortoise-orm. Schema changes go through aerich (see README)."""
+
+from models.codes import Code, CodeChannel, CodeKind
+from models.interactions import Interaction
+from models.opportunities import Opportunity, OutboundMessage, OutboundStatus
+from models.people import Material, MaterialKind, Partner, Salesperson
+from models.prospects import Identity, IdentityKind, Prospect
+
+MODEL_MODULES = [
+    "models.people",
+    "models.prospects",
+    "models.codes",
+    "models.interactions",
+    "models.opportunities",
+]
+
+__all__ = [
+    "MODEL_MODULES",
+    "Code",
+    "CodeChannel",
+    "CodeKind",
+    "Identity",
+    "IdentityKind",
+    "Interaction",
+    "Material",
+    "MaterialKind",
+    "Opportunity",
+    "OutboundMessage",
+    "OutboundStatus",
+    "Partner",
+    "Prospect",
+    "Salesperson",
+]
