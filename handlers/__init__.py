@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from bot.dispatch import Router
-from handlers import oa, wecom
+from handlers import mp, oa, wecom
 
-ROUTERS: list[Router] = [oa.router, wecom.router]
+ROUTERS: list[Router] = [oa.router, wecom.router, mp.router]

@@ -58,6 +58,22 @@ class Prospects:
         self._remember(key, prospect.id)
         return prospect.id
 
+    async def link(self, prospect_id: int, kind: IdentityKind | str, value: str) -> bool:
+        """Gives the prospect this identity unless someone has it already; True when added.
+        (An identity held by another prospect means two records are one person: merging them
+        is the identity-binding issue's work.)"""
+        key = (str(kind), self.lookup_value(kind, value))
+        if await self.find(kind, value) is not None:
+            return False
+        sealed = self.sealer.seal(normalize_phone(value)) if kind == IdentityKind.PHONE else None
+        try:
+            await Identity.create(prospect_id=prospect_id, kind=key[0], value=key[1],
+                                  sealed=sealed)
+        except IntegrityError:
+            return False
+        self._remember(key, prospect_id)
+        return True
+
     async def _current(self, prospect_id: int) -> int:
         """Follows merges to the prospect that absorbed this one."""
         seen = set()
