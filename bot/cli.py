@@ -70,6 +70,12 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _codes_issue(args: argparse.Namespace) -> int:
+    from bot.codes_cli import issue_codes
+
+    return asyncio.run(issue_codes(args))
+
+
 def _demo(args: argparse.Namespace) -> int:
     from bot.demo import run_demo
 
@@ -98,6 +104,27 @@ def parser() -> argparse.ArgumentParser:
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.set_defaults(run=_migrate)
+
+    codes = commands.add_parser("codes", help="issue and print codes")
+    code_commands = codes.add_subparsers(dest="codes_command", required=True, metavar="ACTION")
+    issue = code_commands.add_parser(
+        "issue", help="issue codes through WeChat and print them (PNG, or an A4 PDF sheet)")
+    issue.add_argument("--kind", required=True, help="booth, material, salesperson or partner")
+    issue.add_argument("--channel", default="mp", help="oa, mp or wecom (default: mp)")
+    issue.add_argument("--campaign")
+    issue.add_argument("--salesperson-id", type=int)
+    issue.add_argument("--partner-id", type=int)
+    issue.add_argument("--material-id", type=int)
+    issue.add_argument("--team", help="a booth team whose members take turns")
+    issue.add_argument("--backup-salesperson-id", type=int)
+    issue.add_argument("--tags", default="", help="comma-separated tags for the prospects")
+    issue.add_argument("--welcome", help="the welcome text (default: a Chinese greeting)")
+    issue.add_argument("--permanent", action="store_true", help="permanent OA codes")
+    issue.add_argument("--page", help="mini-program page (default pages/index/index)")
+    issue.add_argument("--count", type=int, default=1, help="codes in a material batch")
+    issue.add_argument("--sheet", help="write an A4 PDF sheet of the batch to this file")
+    issue.add_argument("--png", help="write the (first) code's PNG to this file")
+    issue.set_defaults(run=_codes_issue)
 
     demo = commands.add_parser("demo", help="a zero-setup tour on the embedded default")
     demo.add_argument("--database", default=None,

@@ -1,6 +1,6 @@
 """The core domain, stored with tortoise-orm. Schema changes go through aerich (see README)."""
 
-from models.codes import Code, CodeChannel, CodeKind
+from models.codes import Code, CodeArtwork, CodeChannel, CodeKind
 from models.interactions import Interaction
 from models.opportunities import Opportunity, OutboundMessage, OutboundStatus
 from models.people import Material, MaterialKind, Partner, Salesperson
@@ -17,6 +17,7 @@ MODEL_MODULES = [
 __all__ = [
     "MODEL_MODULES",
     "Code",
+    "CodeArtwork",
     "CodeChannel",
     "CodeKind",
     "Identity",

@@ -20,6 +20,7 @@ class Prospect(Model):
     owner = fields.ForeignKeyField(
         "models.Salesperson", related_name="prospects", null=True, on_delete=fields.SET_NULL
     )
+    owner_assigned_at = fields.DatetimeField(null=True)
     partner = fields.ForeignKeyField(
         "models.Partner", related_name="prospects", null=True, on_delete=fields.SET_NULL
     )

@@ -102,7 +102,7 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield str(path)
 
 
-TABLES = ("outbound_message", "opportunity", "interaction", "identity", "prospect", "code",
+TABLES = ("code_artwork", "outbound_message", "opportunity", "interaction", "identity", "prospect", "code",
           "material", "partner", "salesperson")
 
 

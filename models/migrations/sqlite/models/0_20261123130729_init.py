@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS "code" (
     "channel" VARCHAR(8) NOT NULL /* OA: oa\nMP: mp\nWECOM: wecom */,
     "scene" VARCHAR(32) NOT NULL UNIQUE,
     "campaign" VARCHAR(128),
+    "team" VARCHAR(64),
+    "batch" VARCHAR(32),
     "serial" INT,
     "tags" JSON NOT NULL,
     "permanent" INT NOT NULL,
@@ -45,13 +47,16 @@ CREATE TABLE IF NOT EXISTS "code" (
     "config_id" VARCHAR(64),
     "qr_code" VARCHAR(512),
     "welcome_text" TEXT,
+    "ready" INT NOT NULL,
     "expires_at" TIMESTAMP,
     "created_at" TIMESTAMP NOT NULL,
+    "backup_id" INT REFERENCES "salesperson" ("id") ON DELETE SET NULL,
     "material_id" INT REFERENCES "material" ("id") ON DELETE SET NULL,
     "partner_id" INT REFERENCES "partner" ("id") ON DELETE SET NULL,
     "salesperson_id" INT REFERENCES "salesperson" ("id") ON DELETE SET NULL
 );
 CREATE INDEX IF NOT EXISTS "idx_code_campaig_a45641" ON "code" ("campaign");
+CREATE INDEX IF NOT EXISTS "idx_code_batch_b33850" ON "code" ("batch");
 CREATE TABLE IF NOT EXISTS "prospect" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "name" VARCHAR(64),
@@ -61,6 +66,7 @@ CREATE TABLE IF NOT EXISTS "prospect" (
     "industry" VARCHAR(64),
     "company_size" VARCHAR(32),
     "tags" JSON NOT NULL,
+    "owner_assigned_at" TIMESTAMP,
     "profile_score" INT NOT NULL,
     "behavior_score" INT NOT NULL,
     "consent_version" VARCHAR(32),
@@ -80,6 +86,11 @@ CREATE TABLE IF NOT EXISTS "identity" (
     "prospect_id" INT NOT NULL REFERENCES "prospect" ("id") ON DELETE CASCADE,
     CONSTRAINT "uid_identity_kind_81d689" UNIQUE ("kind", "value")
 ) /* One way to recognise a prospect. A phone is kept as a keyed digest (`value`, for lookups) */;
+CREATE TABLE IF NOT EXISTS "code_artwork" (
+    "source" BLOB,
+    "png" BLOB,
+    "code_id" INT NOT NULL PRIMARY KEY REFERENCES "code" ("id") ON DELETE CASCADE
+) /* The images of a code, kept apart from the code so that lists never load them: the QR as */;
 CREATE TABLE IF NOT EXISTS "interaction" (
     "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
     "source" VARCHAR(8) NOT NULL,
@@ -138,63 +149,71 @@ async def downgrade(db: BaseDBAsyncClient) -> str:
 
 
 MODELS_STATE = (
-    "eJztXW1z2rgW/isaPnVncjsJadKUu7MzJHFb7ibAAG13ttnxCluAJrbs2nIS7t789ysZG7"
-    "8bO2BiXH0Kkc7xy6O3o3MeH/3T0g0VafbbW0iRhaHW6oB/WgTqiP1I1B2BFjTNoIYXUDjV"
-    "VsJhqalNLahQVj6Dmo1YkYpsxcImxQZhpcTRNF5oKEwQk3lQ5BD8w0EyNeaILpDFKr7/xY"
-    "oxUdETsv1/zXt5hpGmRh4Xq/zebrlMl6Zb1iP0oyvI7zaVFUNzdBIIm0u6MMhaGhPKS+eI"
-    "IIu9Dr88tRz++PzpvDf132j1pIHI6hFDOiqaQUejodedykFZS5b7g4k8liay3CoBkGIQDi"
-    "57VNt9+zl/hH+1T969f3dxev7ugom4j7kuef+8unUAzErRhac/aT279ZDClYSLcQAqxZRd"
-    "LoHr1QJa6cCuFWLYsoeOY+sjmQeuXxCgG/SofcCrwydZQ2ROFxzT4+McML92R1efu6M3TO"
-    "oXfkuDDYHV2Oh7Ve1VHUc8QPievVo6wBJxdBfkHnsmSBSUANvXrTPWre5o0ru6kToAWhQz"
-    "RO7It8+9iTTsDqVRBzwuMEUmNJF1R666YyamQJvJfO1dS4MOeMAqMpiGdNnrd7k4mmIC3d"
-    "cr23on5wUa7+Q8s+14VbTpHEsrMzQ88Rc1ljen1HNcnBy33xXBlollo+tWRvGlcG4nAf7P"
-    "eNDPmHs8+RjCKlYo+B/QsJ2Y3nc1LFq/zhyicBTB1MEaxcR+y+/3W6uiBsiBm+PDr6zb9g"
-    "8tDPKb2+4fcfyvbgaXLmSGTeeWexX3ApexplAsxCGTIU02yDWroVhH6Y0S1Yw3jaf61v9R"
-    "n3mr+FhgL6gOiLb0hmlO00x6t9J40r0dRtrnujuReE3bLV3GSt/EZ6T1RcC33uQz4P+CPw"
-    "d9Kd6Ma7nJny3+TNChhkyMRxmqISvFL/VRe+b21ew+ZAzwgilU7h+hpcqRmlD3YAZhylC9"
-    "9NQ+/j5CGnSBTfYBz8y8Yn8ObyJ89ru7X+p3Ao6a0TaycExW6W09XgIJnLuvxO/N7+RBNW"
-    "QrKXGN44Sx7lfl2upmSEiY6k0x1d2/JcwRX77OxuNLDZL2RRF7pH2RbY7wOmGNCGvk4AaC"
-    "sEZapmXYJlLolhbJ0LtMg6ySyCASNtsebbYx1BDrTZbtPmvCbgtX59pudkxQ2G/Cfmuc/X"
-    "ZexJ10nu1MOk+4kgwoGyYiaR03G+GI0k7cdq/bgSvG+BEphi47NrLKwRzXE0hvQpoiqJcK"
-    "ynjyFbmemwStCrG2lBVolljhIjqbF7pdTcdnx7Ve6QJMmX2CH1LWtkvD0BAk6aAGSjFEp0"
-    "yrKkj9nrzfPfLlYHAT2YNd9iaxHvvl9lIavTlxOzITwhSlQy12xtm9WuyMxc5Y7Iy3Rscw"
-    "TcOi7JEp3halwfpSywaBVaUboaciQjlcKT6Edd1RngMBh6U2eQ9aA4LAI1wCagCLmelzgm"
-    "0EIPDnkbegC0zWsAhgG9wjkwJos+p7tEQqUPEc2RS8+fsBag76+wjMDAtohnHvmLY7V4Yx"
-    "ru5OdwQSFdgIakzyEdMFoAsE+DacazOlVRXTYre2F8YjwBTo0L5H6i//dmVNjTUvawl9ii"
-    "x+e4Ie2A+bGhZS37aOUl0p39fkHPeZWn8J38or+lYaT7IadOXBUOr3rjtg7bW4I7fDdalu"
-    "rku/9HsDt4w9lOGWSH9MpFG/eyN/GUsjXoOeKLII1Lxd+R0ZfmaWS2c1AuND93XIV6thld"
-    "qm6WNlrVDnhqxTwHM1LyYhnrDekQ5xoNEEklveBoGNmPyo5np/cDPof/LF46FOsXf7Ofdu"
-    "4Vb3DRy51MIf09qf06nmRkBiV5wEOonyR2bI4Tn5HS0TlsDW+9+6gZy1a2HFFnxc26PxDs"
-    "YwYG+OVm6nq+74qnsttZ6zXQ6V0t989NP4b6GWySHAhaVEBPWQBnielb/XCGrNjJWq4yKK"
-    "oZuQLMvAG1JpHsLVUAz3+7VVrQGuILSHOPFZRyTFBMiGOKolcN6MM3sth92v1FwR1hEYF5"
-    "6OZRv/t9SEEddrHtan7QJYn7YzseZVgvhdU+I3M9xnWEOyrbAtW7ntclRvfxvmQyFpTNEC"
-    "PmDDKo1tUlGAm6BlsMszC0J+QJbtRUSLz9gJVTFpb560hTM1G/rmOlMdU31hq0c1RavXpd"
-    "V9jELNnmCkzLBlU5mzdso50RN6L1q46jax7njp0pE1Z+OCXd4oh25SUcCbhNd4ZG9fDtiw"
-    "ioA0Can3eXvJgFpEScC6MZzm9sIdxNJiX74dFsZFo2nhIRsJpbEHAP0vNzettB68i0hlcK"
-    "VmIhsdtwWwDRb9HcDbLJpvHNuEfVQA3tCqv99A+4FinLSSMkAuQu/3uL1b87LDTOID2+YU"
-    "orCvQN8Oo+Z1zVgQhyJOi2DX3rYzBVdqKFav9kXEwQy+KulA7hqcQgXy1+ZsGpBvBAgK0E"
-    "FtSo7AT0z0vxwMJp87YGoYdHFHbrsTadTr3nSAn3/5joy7N9J4KI3Gg34HhNKF3JFhdzTp"
-    "86Srof3F6xP5lQUkBGVkUt3caiH1WjfcoMs/zeDfZPCPMXhK26vBLU9oqxj6SxqiCP0om3"
-    "yUJPsriJRiEqwVdoN6jfI1VBCMgroJ2canVNwvpNO4vA0Vfa/iJ6AvuKgGCsLfl3SjCtpL"
-    "JtR7p70gi5m/qcTF3BwaEb09ptFYlxxsHg2KlXtUiicaaDSPntE+K2L1Mansgw/ORPb8DH"
-    "DPTorYG0wqE1y3Lh4Dm5ey5nz55sFbSd9ld5zheWqEMZfJFSg1D+jdk5x/WBlxmmyMQyrN"
-    "Q7iSmeIRaWwHimSKnlLWu+xvveN6TYB73198oycTM7PvBXS1qOYO6GoH1BL1ZqclSYmCip"
-    "o9vx0mKbEIFdV3yJYkzUW1hF9C0Lv2BGsoUlAO2qSigHcjey6Wxl1w6DYzZZL9TDDpdolv"
-    "aSZd+MjXLcENnzHbTHRjC/sWJK8VK09kcs0AXrCYSmBVJS8njFhattIooDkJS2OCOyXrfG"
-    "/ZhmN5tAKkOqZ8j5bbJeu8xPOfhcbzod0+PX3fPj49vzh79/792cXx2kxKVuXZS5e9T9xk"
-    "Ogrv1TaTfYKmK0xaWGvUmSvyQvfgjhkh2VSqdGwPgT5VG9d2MNeUQDii1ECYTz6cFGGFfD"
-    "jJZoXwusThE0aK/Z+N8lqhCR7tfdBu9ssc+/kANuFSM2DKXJzNxQmp7J+O8zphgUqINxZS"
-    "EH54ke8+ptpA5/2BOOsLxWjYdlpBtv2ilo7r7iUat09rv0kNrWiQNYEqO4TiFM/VhnhcXF"
-    "kEXuvc1pBSpJtpLrLMDXpYRaSxSqaxKptiRSRXyY9lvlry9wYCmxNue53c7zXDuHAgKCf1"
-    "e3okSGRTKADr5jwK2dGfKv304U+OU/z0sS+Ss/30RkxQfFR7SJPnUZ6fvWRGUJEINJtlQy"
-    "F1UgzSHG/ZWmN/Ht8WPyqsVRWkFX9PbCGYyqrJhjjQaJ5HsprPHwSj9SdktIqTqgT38mDg"
-    "rd1msG59eBe7wfVBYBmdeQcIC2prWX6gjmyb7fS2TUTl0KnhEPV2dbXmYF8p5y2OWtp+Og"
-    "lszp7aE5b1kPTGQ7u7wBN3T7RGRAV0YRnOfAG+IWYF0w5QHYvf4ghYiKHon4vNMTBmsyOu"
-    "Q4HBxiVgnRKYjsUsCeSedB05srvC+6RS9TwBXu9n/RHHar+mYyDUIEX3WiGVBjKYKjjoKS"
-    "87VsYe6zAyYtXIYaBgE5c8Fi6i1ESYBZOpUUymPMfj5iR7r+KENJlFwSEs1wKtodS/7vU/"
-    "dYCnf0fGUn/ScY2NO3It3fS+SiPpmhknSMMPyELqHfnY7d3wohnE3gH2rz8tCfbCjr0sBD"
-    "1R2YPoBa7LFHXB9Kox++cRMUOIyro9L5emJ67XuOSLuzdSNWhTGVlWOaJ9VKt5oZdK0vWI"
-    "0Es2+s0NvbgnQJZv8pCaYKrWea0KcWdKngWWUBQBoM1HV0WZSltGKMod2VAzpItGKJL9rF"
-    "Ycti6ysLJopbjbvZqjPC87DGQEae2QxvhRjm/6BUctb3vEcu0MohgT6KwQE+gshwl0lnBS"
-    "sEFVAmFPvIHonhwfF3EAHR9ne4B4XSLNLE31S2f7S0Mqwl9a0l+aMBn2uZg9/x8zLohM"
+    "eJztXW1z2rgW/isaPrUz2U5CmzTl3rkzJqEtdxPIJbTd3WbHK2wBmtiSa4tQ7t7+9ysZG/"
+    "yODZgYV192U+kc2zx6Ozp6ztHfDZPqyHBe3UKGbAyNRgv83SDQRPyPWN0JaEDLWteIAgZH"
+    "xlI4KDVymA01xsvH0HAQL9KRo9nYYpgSXkpmhiEKqcYFMZmsi2YEf5shldEJYlNk84qvf/"
+    "JiTHT0HTn+P61HdYyRoYc+F+vi3W65yhaWW9Yl7L0rKN42UjVqzEyyFrYWbErJShoTJkon"
+    "iCCb/xzxeGbPxOeLr/N+qf+Lll+6Fll+YkBHR2M4M1jg547UdVlDVXv9oXrfGapqowBAGi"
+    "UCXP6pjvvrJ+ITfmmevXn75vL1xZtLLuJ+5qrk7Y/lq9fALBVdeHrDxg+3HjK4lHAxXoPK"
+    "MOOPi+F6NYV2MrArhQi2/KOj2PpIZoHrF6zRXfeoQ8Brwu+qgciETQWmp6cZYH5WBlcflc"
+    "ELLvVSvJLyIbAcGz2vqrmsE4ivEX7kPy0Z4A6ZmS7IXf5NkGgoBravW2WsG8pg2L266bQA"
+    "tBnmiDyQLx+7w86dctcZtMB8ihmyoIXsB3Kl3HMxDTpc5nP3utNvgSesI8o1Ou1uTxHiaI"
+    "QJdH9e0dY7u8jReGcXqW0nqsJNN7ONIkPDE9+qsbw5pZrj4uy0+SYPtlwsHV23MowvgxMn"
+    "DvC/7/u9lLnHk48grGONgf8BAzux6X1fw6Lxz/GMaAJFMJphg2HivBLv+1ejpAbIgFvgI5"
+    "5sOs43Iwjyi1vltyj+Vzf9tgsZddjEdp/iPqAdaQrNRgIyFbJ4g1zzGoZNlNwoYc1o03iq"
+    "r/w/qjNv5R8L/AfqfWIsvGGa0TTD7m3nfqjc3oXa51oZdkRN0y1dREpfRGek1UPAl+7wIx"
+    "D/BH/0e51oM67khn80xDfBGaMqoXMV6gErxS/1Ufsh7KvxY8AYEAUjqD3Ooa2roZpA9+AG"
+    "YcJQbXtq738dIAO6wMb7gGdmXvH/Hd9E+MPv7n6p3wkEarRJ03CMV5lNM1oCCZy4P0m8W7"
+    "zJg+qOr6TENY5jxrpflWmrWwEhaarXxVR3/1/AHPHlq2w8bmuQNC/z2CPNy3RzRNRJa0Ra"
+    "I0c3EKQ10rBs6lhIYztaJHfeY2pklYQGkbTZDmiz3UMD8d5kO+63xuy2YHWm7eZEBKX9Ju"
+    "232tlvF3ncSRfpzqSLmCuJQpVaiCR13HSEQ0p7cds9bwcuGeM50qipzhxkF4M5qieR3oQ0"
+    "Q9AsdCjjyZfkeq4TtDrExkLVoFVghQvpbF7o9jUdn59WeqVbY8rtE/yUsLa1KTUQJMmgrp"
+    "UiiI64VlmQ+j35sHvkdr9/E9qDtbvDSI/9dNvuDF6cuR2ZC2GGkqGWO+P0Xi13xnJnnGtn"
+    "LFCcWarcIEv3wbboUMuiNuOfzPCuKPVXj1rUCKwyfS1dHREm4EpwtKzqTrK8LDgotcnF0u"
+    "gTBOZwARgFNt/LTAh2EIDAn2xfAQVYvGERwA54RBYD0OHVj2iBdKDjCXIYePHXEzRm6K8T"
+    "MKY2MCjlE5DjLihBjMt70wOBRAcOggaXnGM2BWyKgPBVCG2utKziWvzVzpTOAWbAhM4j0l"
+    "/+w5W1DN68vCXMEbLF6wl64n84jNpIf9U4SfQ3fV0xmNxvavwpHVDP6ICqPROtr6j9u06v"
+    "e90CK9fOA7m9W5Wa1qr0U6/bd8v4R1G3pPPbsDPoKTfqp/vOQNSg7wzZBBqe6+KB3H3k5l"
+    "1rOQKjQ/d5GGrLYZXYpsljZaVQ5Yas0qnwcl6MQzzkvSMZ4rVGHZiAWbsoPmKyj35Xm6ib"
+    "fu+DLx49D5Yb3J9zgxtsdd/AUQst/BGtw3nmKm4ExFwHcaDjKL/nhhyekF/RImYJ7OwkqB"
+    "rIabsWXmzD+coejXYwjgH/5Wjpm7tS7q+U607jR7pfplSOoI9+Ekkw0DIZLMGglDxmPqYB"
+    "nmXlH/SYuWLGStmHRxo1LUgWReANqNQP4XJ4mIcNSas0wCWcfyLBDjcRSTAB0iEOa0mcN+"
+    "PMf9aMv6/QXBHUkRjnno5VB/+30IQR1asf1q+bObB+3UzFWlRJdnxF2fF0zkFToePw7dpW"
+    "npLEB+zBYVKxIXEk/hEfk00OkjE2kOpofJtezEUS1juck+RY2EsjNIVPmNqFsY0rSnBjfC"
+    "X+eG41qk/IdrxT8PyrdExVLtSbF2rpQE+Hvr4O9Jmlb9nqYU3Z6lVp9QSzIMZCGmPbYS6P"
+    "rdjBSUxvq4WrahPrnpcuE9kTPi7442kxdOOKEt44vMtNSCFggyoS0jikXt6HgoeoISUJ68"
+    "YjVLcX7uH8NBISelwY5z1BDQ7Z0PEp/wDQ+3Rz00jqwfs4nV4/qZ7IhsdtDmzXi/4e4K0X"
+    "tTuKbcw+ygFvYNXfR/etXQRGFOO4lZQCcp64F4/PvTMXP8geP7JtTq6whSXou2FUv64ZOb"
+    "hjSFBh+LN37UzrJ9UUq2eLgjmawVcmBcxdgxPoX/7anE798o0ASfs6qk3JCfiJgzva/f7w"
+    "YwuMKGXTB3KrDDuDrnLTAn5i8gdyr9x07u86g/t+rwUCeXQeyJ0yGPZENuLA/uL5gze0KS"
+    "QEpaQY3txqAfVKN1xfEeE4Ig5HBOCIXM9X/VuR6Vmj5jYNkYdylk44iwd4aIgUYo+sFPaD"
+    "eoUSmZRwGAVNC/KNT6Fzv4BO7RKalMOYrFa6mFpxzEaQadMi4K4Uatd39z89OKsrRXJag2"
+    "sF6aiO+/8lRy8V6kNz9LjlyfdtiSzrzKxIIb0DJkZalRxtZiSGtUdUiNS+1qjfQtg8z7Nd"
+    "4VLpV9mcy/tQUsA9P8uzEnKpVHDduujh7aTQNsSXrx+8pfRd/sYxniQejWdSENdK9QN6/9"
+    "byNzvlgDEd44BK/RAuZaaYI0OjJlIZ+p6w3qUnpojq1QHuQ6enEFzChJiuTJtupSMTXeY3"
+    "59B3C3P7egtCa1hThrVUh78apy1Lsnr6QnKctOU8ZHUv/2ahc8CQjnT+JNCVvXOwglzlsJ"
+    "YEVrJqDwRr4IC2GLRxRQnvRtJy5FoZSV3eTFCM9zNJYN4nvoUJzMEr6HcEN3jnfT3RjSzs"
+    "OeBdWlhydsiHb8ge3YG5vKSay7z9KbBLam4BrAqRTQPXt9hsTu3HdET7BA0p/0++jP/K+n"
+    "E1wrUgL9cHIYWeG8Aom6WrBhpnc6L64RQBbPKvcgAdAwjEE068RPFiuQVjm5puNndRAxzK"
+    "/4bMPen3E7obFOpCwmy5cv8ZAOh+VShNfUnveSBf0JUQ1G3kJqB/YWKCf+GT48SGJhAZ7L"
+    "kAf7J7N8VLt8BNTc+/y0UN3PU+nAAb8f5jIx1QvkylpabPS1YuHly9a1h1xRiCJfOWHTqz"
+    "taS7ozCB9iJlB7jSiXrUF2wZh3CUE0+iR93jm6y8ep+VQbvbUwa/J59itBP4Ke3fhx0l6t"
+    "Tgn1MIc09BAl4A8Nh+PN0gjC/d4Sko3lj+orzfgM1qTT55jfG0SM3kHM273T0TsByTrp8J"
+    "G5YZN9BEBPcaifM1MEXqSOf7lEe02O32lTae/CwxOu+azdev3zZPX19cnr95+/b88nS16M"
+    "Wrsla/dveDWABPgscs26+IGREJaethpQJBtqRQ7DncIz1OKhnbY4iNqgz9Zz3XFEA4pFRD"
+    "mM/eneUJ+Xh3lh7yIepiV67SBC9zOsorhTqwfg5x789hw8J+PoAtuBA+gDjE6fEKAZXDhy"
+    "w8z3aklOAEG2kIP21Fu4mo1pB3cyQ8m1z0KsumGnKcrVo6qnsQIt0zbC5r0dCaAXkT6OqM"
+    "MJxwPrqBShdVlpzJKrc1ZAyZVtJRYeoGPagic1THc1Qf2sVfsdGxd8bcs93mV0NgM0hdz3"
+    "OZX8Uwzk03yrjLL5kQI1Ml7uB6z8OCKTM5VjCfWIKfPpJuLN1PTyOCMmPWMU2eJ1l+9oLX"
+    "fchbPtK53AyyWYJBmuEtW2kczuPbEHe/N8qCtORkYTaCidztdIjXGvXzSJYTIi6D0X7CYD"
+    "R59biM8DkaeCu3GaxaH97HbnDFGkrpzHtA+KcIkcgdQJUnTsJEjiMIx3HwC2WZnrERnRH9"
+    "dvm0+mBfaqLpKGpJ++k4sBl7ak9YNQPSG8ntCvDEAaPAQS7326azyRQsWeMtoM9s8QrBAO"
+    "coIh3MMZsCgQEdj0+EDnM54YB3SmDNbG5JLPnhIXJ7ie9JpOp5AqLeT+m7E1NPOgZ2dAwE"
+    "GiTvXiugUkMGUwk3d2elvk7ZYx1HuusKOQw0bOHEDJRZPoOAUh1hlkymWjGZshyPmzPoP4"
+    "sT0uIWBV4G0xRogcZdp3fd7X1oAU//gdx3esOWa2w8kOvOTfdzZ9C55sYJMvCTCH97IO+V"
+    "7o0oGkNsID1q6DzPtCTZC3v2shD0nakeRFu4LhPUJdOrwuyfOeKGEFNNZ1IslWlUr3bZ6f"
+    "dvpBrQYSqy7WJE+7BW/Y5eSklpKo9e0tGv79GLsF22aPKAmmSqVnmtCnBnCl70HVOUB0Cb"
+    "76UOM5V2PKEodh9jxZDOe0IR72eV4rApyMbatJHgbvdqTrK87HAtI0lrxzTGTzJ803xn7+"
+    "BiPKCASg09es3z81xMoPMMJtB5zElhJeTBy4itXYrXEN2z09M8DqDT03QPkKiLXcXBEv3S"
+    "6f7SgIr0lxb0l+6UhWbXxezH/wEoPanf"
 )

@@ -1,0 +1,106 @@
+"""Admin routes for codes: issue them, print them, and count what they brought."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from tortoise.functions import Count
+
+from bot import keys
+from bot.app import read_json
+from bot.errors import BadRequest, NotFound
+from models import Code, Interaction, Opportunity, Prospect
+from qr.images import code_png
+from qr.issuing import CodeIssuer, parse_request
+
+ROOT: web.AppKey[web.Application] = web.AppKey("codes_root")
+SCANS = ("event.subscribe", "event.scan", "event.change_external_contact.add_external_contact",
+         "event.change_external_contact.add_half_external_contact", "mp.login")
+GROUPS = {"code": "id", "campaign": "campaign", "salesperson": "salesperson_id",
+          "partner": "partner_id"}
+
+
+def show_code(code: Code) -> dict[str, Any]:
+    shown: dict[str, Any] = {
+        "id": code.id, "kind": code.kind.value, "channel": code.channel.value,
+        "scene": code.scene, "campaign": code.campaign, "tags": code.tags,
+        "salesperson_id": code.salesperson_id,  # type: ignore[attr-defined]
+        "partner_id": code.partner_id,  # type: ignore[attr-defined]
+        "material_id": code.material_id,  # type: ignore[attr-defined]
+        "team": code.team, "serial": code.serial, "batch": code.batch,
+        "permanent": code.permanent,
+        "expires_at": code.expires_at.isoformat() if code.expires_at else None,
+        "image": f"/admin/codes/{code.id}/image.png",
+    }
+    if code.channel.value == "oa":
+        shown.update(ticket=code.ticket, url=code.url)
+    elif code.channel.value == "mp":
+        shown.update(page=code.page)
+    else:
+        shown.update(config_id=code.config_id, qr_code=code.qr_code)
+    return shown
+
+
+async def create_codes(request: web.Request) -> web.Response:
+    code_request = parse_request(await read_json(request))
+    issuer = CodeIssuer(request.app[ROOT][keys.WECHAT])
+    codes = await issuer.issue(code_request)
+    if code_request.count == 1:
+        return web.json_response(show_code(codes[0]), status=201)
+    return web.json_response({"batch": codes[0].batch, "count": len(codes),
+                              "codes": [show_code(c) for c in codes]}, status=201)
+
+
+async def code_image(request: web.Request) -> web.Response:
+    raw = request.match_info["id"]
+    if not raw.isdigit():
+        raise BadRequest("the code id must be a positive integer", code="invalid_field")
+    code = await Code.get_or_none(id=int(raw), ready=True)
+    if code is None:
+        raise NotFound(f"there is no code {raw}")
+    png = await code_png(code)
+    return web.Response(body=png, content_type="image/png",
+                        headers={"Cache-Control": "private, max-age=86400"})
+
+
+async def stats(request: web.Request) -> web.Response:
+    """Scans, new follows, prospects and opportunities per code, campaign, salesperson or
+    partner."""
+    by = request.query.get("by", "code")
+    if by not in GROUPS:
+        raise BadRequest("`by` must be one of " + ", ".join(GROUPS), code="invalid_field")
+    column = GROUPS[by]
+    codes = {c["id"]: c[column] for c in await Code.all().values("id", column)}
+    rows: dict[Any, dict[str, Any]] = {}
+
+    def row(key: Any) -> dict[str, Any]:
+        return rows.setdefault(key, {by: key, "scans": 0, "follows": 0, "prospects": 0,
+                                     "opportunities": 0})
+
+    counted = (await Interaction.filter(code_id__in=list(codes), kind__in=SCANS)
+               .annotate(n=Count("id")).group_by("code_id", "kind")
+               .values("code_id", "kind", "n")) if codes else []
+    for item in counted:
+        target = row(codes[item["code_id"]])
+        target["scans"] += item["n"]
+        if item["kind"] == "event.subscribe":
+            target["follows"] += item["n"]
+    prospects = (await Prospect.filter(first_code_id__in=list(codes))
+                 .annotate(n=Count("id")).group_by("first_code_id")
+                 .values("first_code_id", "n")) if codes else []
+    for item in prospects:
+        row(codes[item["first_code_id"]])["prospects"] += item["n"]
+    opportunities = (await Opportunity.filter(prospect__first_code_id__in=list(codes))
+                     .annotate(n=Count("id")).group_by("prospect__first_code_id")
+                     .values("prospect__first_code_id", "n")) if codes else []
+    for item in opportunities:
+        row(codes[item["prospect__first_code_id"]])["opportunities"] += item["n"]
+    return web.json_response(sorted(rows.values(), key=lambda r: (r[by] is None, str(r[by]))))
+
+
+def setup_code_routes(admin: web.Application, root: web.Application) -> None:
+    admin[ROOT] = root
+    admin.router.add_post("/codes", create_codes)
+    admin.router.add_get("/codes/{id}/image.png", code_image)
+    admin.router.add_get("/stats", stats)

@@ -1,0 +1,89 @@
+"""`python -m bot codes issue ...`: issue a batch through WeChat and print it, with progress."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+from tqdm import tqdm
+
+from bot.db import close_db, init_db, migrate
+from bot.errors import ScrmError
+from bot.settings import Settings
+from bot.store import create_store
+from bot.wechat import WeChat
+from models import Code, CodeArtwork
+from qr import render
+from qr.images import caption, code_png, qr_source
+from qr.issuing import CodeIssuer, parse_request
+from qr.sheet import write_sheet_pdf
+
+
+@asynccontextmanager
+async def service(settings: Settings) -> AsyncIterator[WeChat]:
+    """The database, the store and a WeChat client, as `serve` has them."""
+    if settings.is_sqlite:
+        await migrate(settings.database_url)
+    await init_db(settings.database_url)
+    store = create_store(settings.redis_url)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            yield WeChat(settings, store, session)
+    finally:
+        await store.close()
+        await close_db()
+
+
+def request_from(args: argparse.Namespace) -> dict[str, Any]:
+    data: dict[str, Any] = {"kind": args.kind, "channel": args.channel, "count": args.count,
+                            "permanent": args.permanent,
+                            "tags": [t.strip() for t in args.tags.split(",") if t.strip()]}
+    for name in ("campaign", "salesperson_id", "partner_id", "material_id", "team",
+                 "backup_salesperson_id", "welcome", "page"):
+        if getattr(args, name) is not None:
+            data[name] = getattr(args, name)
+    return data
+
+
+async def sheet_items(codes: list[Code]) -> list[tuple[render.CodeImage, str]]:
+    items = []
+    for code in codes:
+        artwork = await CodeArtwork.get_or_none(code_id=code.id)
+        lines = await caption(code)
+        items.append((qr_source(code, artwork), lines[-1] if lines else code.scene))
+    return items
+
+
+async def issue_codes(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    try:
+        code_request = parse_request(request_from(args))
+        async with service(settings) as wechat:
+            with tqdm(total=code_request.count, desc="issuing", unit="code",
+                      file=sys.stderr) as bar:
+                codes = await CodeIssuer(wechat).issue(code_request, progress=bar.update)
+            if args.png:
+                with open(args.png, "wb") as out:
+                    out.write(await code_png(codes[0]))
+            if args.sheet:
+                items = await sheet_items(codes)
+                title = code_request.campaign or (await caption(codes[0]) or [None])[0]
+                with tqdm(total=len(items), desc="printing", unit="code",
+                          file=sys.stderr) as bar:
+                    def progress(done: int) -> None:
+                        bar.update(done - bar.n)
+                    pages = await asyncio.to_thread(write_sheet_pdf, items, args.sheet,
+                                                    title=title, progress=progress)
+                print(f"sheet: {args.sheet} ({pages} pages)")
+    except ScrmError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    first = codes[0]
+    print(f"issued {len(codes)} {first.kind.value} code(s) on {first.channel.value}"
+          + (f", batch {first.batch}" if first.batch else f", id {first.id}, scene {first.scene}"))
+    return 0

@@ -1,0 +1,96 @@
+"""What a scan of a code does to the prospect: tags, the owner (first touch), the partner.
+
+The first touch decides the owner; a later code adds its tags and a touch, not a new owner,
+unless the owner is still unset. A booth code without a salesperson hands its prospects to the
+booth team in turns, each member up to a daily cap, and to a backup member when all are full.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from tortoise.transactions import in_transaction
+
+from bot.store import PREFIX, Store
+from models import Code, Partner, Prospect, Salesperson
+
+CHINA = timezone(timedelta(hours=8))  # a sales day is a day in China
+DEFAULT_WELCOME = "您好，欢迎关注！我们的顾问会尽快与您联系，您也可以直接在这里留言。"
+DEFAULT_CONTACT_WELCOME = "您好，很高兴认识您！我是您的专属顾问，有任何问题随时联系我。"
+
+
+def day_start(now: datetime | None = None) -> datetime:
+    local = (now or datetime.now(UTC)).astimezone(CHINA)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+class Attribution:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def touch(self, code_id: int | None, prospect_id: int) -> Code | None:
+        """Applies a scan of code `code_id` by the prospect; returns the code."""
+        if code_id is None:
+            return None
+        code = await Code.get_or_none(id=code_id)
+        if code is None:
+            return None
+        tags = list(code.tags)
+        if code.partner_id is not None:  # type: ignore[attr-defined]
+            partner = await Partner.get_or_none(id=code.partner_id)  # type: ignore[attr-defined]
+            tags += partner.tags if partner else []
+        async with in_transaction():
+            prospect = await Prospect.select_for_update().get(id=prospect_id)
+            changed: list[str] = []
+            merged = list(dict.fromkeys([*prospect.tags, *tags]))
+            if merged != prospect.tags:
+                prospect.tags, changed = merged, [*changed, "tags"]
+            if prospect.first_code_id is None:  # type: ignore[attr-defined]
+                prospect.first_code_id = code.id  # type: ignore[attr-defined]
+                changed.append("first_code_id")
+            if prospect.partner_id is None and code.partner_id is not None:  # type: ignore[attr-defined]
+                prospect.partner_id = code.partner_id  # type: ignore[attr-defined]
+                changed.append("partner_id")
+            if changed:
+                await prospect.save(update_fields=changed)
+        if prospect.owner_id is None:  # type: ignore[attr-defined]
+            await self.assign_owner(prospect.id, code)
+        return code
+
+    async def assign_owner(self, prospect_id: int, code: Code) -> int | None:
+        owner = code.salesperson_id  # type: ignore[attr-defined]
+        if owner is None and code.team:
+            async with self.store.lock(f"{PREFIX}lock:team:{code.team}", timeout=10, wait=10):
+                owner = await self.next_in_team(code.team, code.backup_id)  # type: ignore[attr-defined]
+                return await self._set_owner(prospect_id, owner)
+        return await self._set_owner(prospect_id, owner)
+
+    async def _set_owner(self, prospect_id: int, owner: int | None) -> int | None:
+        if owner is None:
+            return None
+        won = await Prospect.filter(id=prospect_id, owner_id=None).update(
+            owner_id=owner, owner_assigned_at=datetime.now(UTC))
+        return owner if won else None
+
+    async def next_in_team(self, team: str, backup_id: int | None) -> int | None:
+        """The member whose turn it is: under their daily cap, fewest assignments today, the
+        longest since their last one; the backup member when everyone is full."""
+        members = await Salesperson.filter(team=team, active=True).order_by("id")
+        since = day_start()
+        best: tuple[int, datetime, int] | None = None
+        for member in members:
+            today = await Prospect.filter(owner_id=member.id,
+                                          owner_assigned_at__gte=since).count()
+            if today >= member.daily_cap:
+                continue
+            last = await Prospect.filter(owner_id=member.id).exclude(
+                owner_assigned_at=None).order_by("-owner_assigned_at").first()
+            last_at = last.owner_assigned_at if last and last.owner_assigned_at else datetime.min.replace(tzinfo=UTC)
+            rank = (today, last_at, member.id)
+            if best is None or rank < best:
+                best = rank
+        return best[2] if best is not None else backup_id
+
+
+def welcome_text(code: Code | None, default: str = DEFAULT_WELCOME) -> str:
+    return code.welcome_text if code is not None and code.welcome_text else default
