@@ -7,9 +7,11 @@ deadline goes on after the reply (wechat-api.md §2.1, §5.2).
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 
+import xmltodict
 from aiohttp import web
 from wechatpy.replies import BaseReply
 
@@ -94,11 +96,22 @@ async def receive(request: web.Request, source: str, fields: dict[str, object],
     return await app[keys.DISPATCHER].within(push, remaining)
 
 
-def render(reply: object, crypto: CallbackCrypto, encrypted: bool, nonce: str) -> str | None:
+def as_json(xml: str) -> str:
+    """A reply for a JSON-format push: the same element names as keys (wechat-api.md §1.2)."""
+    fields = xmltodict.parse(xml)["xml"]
+    if str(fields.get("CreateTime", "")).isdigit():
+        fields["CreateTime"] = int(fields["CreateTime"])
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+
+
+def render(reply: object, crypto: CallbackCrypto, encrypted: bool, nonce: str,
+           json_format: bool = False) -> str | None:
     if not isinstance(reply, BaseReply):
         return None
-    xml = str(reply.render())
-    return crypto.encrypt_reply(xml, nonce) if encrypted else xml
+    text = str(reply.render())
+    if json_format:
+        text = as_json(text)
+    return crypto.encrypt_reply(text, nonce, as_json=json_format) if encrypted else text
 
 
 async def oa(request: web.Request) -> web.StreamResponse:
@@ -112,10 +125,12 @@ async def oa(request: web.Request) -> web.StreamResponse:
     encrypted = query(request, "encrypt_type") == "aes"
     fields = unwrap(crypto, request, body, encrypted)
     _, reply = await receive(request, "oa", fields, started)
-    xml = render(reply, crypto, encrypted, query(request, "nonce"))
-    if xml is None:
+    json_format = body.lstrip().startswith(b"{")  # the account pushes JSON: reply in JSON
+    text = render(reply, crypto, encrypted, query(request, "nonce"), json_format)
+    if text is None:
         return web.Response(text=SUCCESS)
-    return web.Response(text=xml, content_type="application/xml")
+    return web.Response(text=text,
+                        content_type="application/json" if json_format else "application/xml")
 
 
 async def wecom(request: web.Request) -> web.StreamResponse:

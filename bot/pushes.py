@@ -29,6 +29,14 @@ class MalformedPush(BadRequest):
 
 
 def guard(body: bytes) -> None:
+    # WeChat sends UTF-8. In UTF-16/32 a declaration would slip past the byte patterns below and
+    # expat would still read it, so any other encoding is refused first.
+    if b"\x00" in body:
+        raise MalformedPush("the body is not UTF-8")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedPush("the body is not UTF-8") from None
     if _DECLARATION.search(body) or _PROCESSING.search(body):
         raise MalformedPush("XML declarations (DOCTYPE, ENTITY, ...) are not accepted")
 

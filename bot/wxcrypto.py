@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import json
 import struct
 import time
 
@@ -125,10 +126,15 @@ class CallbackCrypto:
         except Exception:  # anything the cipher itself trips over is the caller's bad input
             raise DecryptRejected("the ciphertext could not be decrypted") from None
 
-    def encrypt_reply(self, xml: str, nonce: str, timestamp: str | None = None) -> str:
-        """The encrypted reply envelope (wechat-api.md §1.4)."""
+    def encrypt_reply(self, xml: str, nonce: str, timestamp: str | None = None, *,
+                      as_json: bool = False) -> str:
+        """The encrypted reply envelope (wechat-api.md §1.4), in JSON for JSON-format pushes."""
         assert self._cipher is not None
         timestamp = timestamp or str(int(time.time()))
         encrypt = self._cipher.encrypt(xml, self.receive_id).decode()
-        return ENVELOPE.format(encrypt=encrypt, signature=sign(self.token, timestamp, nonce, encrypt),
-                               timestamp=timestamp, nonce=nonce)
+        signature = sign(self.token, timestamp, nonce, encrypt)
+        if as_json:
+            return json.dumps({"Encrypt": encrypt, "MsgSignature": signature,
+                               "TimeStamp": int(timestamp), "Nonce": nonce})
+        return ENVELOPE.format(encrypt=encrypt, signature=signature, timestamp=timestamp,
+                               nonce=nonce)

@@ -1,0 +1,133 @@
+"""bot.pushes: parsing a push once, classifying it, keying it for de-duplication."""
+
+from __future__ import annotations
+
+import pytest
+from wechatpy.events import ScanEvent, SubscribeScanEvent, TemplateSendJobFinishEvent
+from wechatpy.messages import TextMessage
+
+from bot.pushes import MalformedPush, classify, dedup_key, guard, parse_body
+from tests.bot.test_callbacks_oa import DECLARATIONS, MALFORMED
+
+TEXT = ("<xml>\n  <ToUserName><![CDATA[toUser]]></ToUserName>\n  <FromUserName><![CDATA[fromUser]]>"
+        "</FromUserName>\n  <CreateTime>1348831860</CreateTime>\n  <MsgType><![CDATA[text]]>"
+        "</MsgType>\n  <Content><![CDATA[this is a test]]></Content>\n  <MsgId>1234567890123456"
+        "</MsgId>\n</xml>")
+QR_SUBSCRIBE = ("<xml><ToUserName><![CDATA[toUser]]></ToUserName><FromUserName><![CDATA[FromUser]]>"
+                "</FromUserName>\n<CreateTime>123456789</CreateTime><MsgType><![CDATA[event]]>"
+                "</MsgType>\n<Event><![CDATA[subscribe]]></Event>\n<EventKey><![CDATA[qrscene_123123]]>"
+                "</EventKey>\n<Ticket><![CDATA[TICKET]]></Ticket></xml>")
+SCAN = ("<xml><ToUserName><![CDATA[toUser]]></ToUserName><FromUserName><![CDATA[FromUser]]>"
+        "</FromUserName>\n<CreateTime>123456789</CreateTime><MsgType><![CDATA[event]]></MsgType>\n"
+        "<Event><![CDATA[SCAN]]></Event>\n<EventKey><![CDATA[SCENE_VALUE]]></EventKey>\n"
+        "<Ticket><![CDATA[TICKET]]></Ticket></xml>")
+TEMPLATE_DONE = ("<xml>\n<ToUserName><![CDATA[gh_7f083739789a]]></ToUserName>\n"
+                 "<FromUserName><![CDATA[oia2TjuEGTNoeX76QEjQNrcURxG8]]></FromUserName>\n<CreateTime>1395658920"
+                 "</CreateTime>\n<MsgType><![CDATA[event]]></MsgType>\n<Event><![CDATA["
+                 "TEMPLATESENDJOBFINISH]]></Event>\n<MsgID>200163836</MsgID>\n<Status><![CDATA["
+                 "success]]></Status>\n</xml>")
+CONTACT = ("<xml>\n  <ToUserName><![CDATA[toUser]]></ToUserName>\n  <FromUserName><![CDATA[sys]]>"
+           "</FromUserName>\n  <CreateTime>1403610513</CreateTime>\n  <MsgType><![CDATA[event]]>"
+           "</MsgType>\n  <Event><![CDATA[change_external_contact]]></Event>\n  "
+           "<ChangeType><![CDATA[add_external_contact]]></ChangeType>\n  "
+           "<UserID><![CDATA[zhangsan]]></UserID>\n  "
+           "<ExternalUserID><![CDATA[woAJ2GCAAAXtWyujaWJHDDGi0mAAAA]]></ExternalUserID>\n  <State>"
+           "<![CDATA[teststate]]></State>\n  <WelcomeCode><![CDATA[WELCOMECODE]]></WelcomeCode>\n"
+           "</xml>")
+
+
+def test_parse_xml_and_json_alike() -> None:
+    xml = parse_body(TEXT)
+    assert xml["MsgId"] == "1234567890123456" and xml["Content"] == "this is a test"
+    json_fields = parse_body(b'{"MsgType": "text", "CreateTime": 1348831860, "MsgId": 5}')
+    assert json_fields == {"MsgType": "text", "CreateTime": "1348831860", "MsgId": "5"}
+    assert parse_body(b"  \n" + TEXT.encode() + b"\n")["MsgType"] == "text"
+
+
+@pytest.mark.parametrize("case", sorted(DECLARATIONS))
+def test_guard_refuses_declarations(case: str) -> None:
+    with pytest.raises(MalformedPush):
+        guard(DECLARATIONS[case].encode())
+    with pytest.raises(MalformedPush):
+        parse_body(DECLARATIONS[case])
+
+
+def test_guard_lets_the_xml_declaration_and_cdata_through() -> None:
+    body = b'<?xml version="1.0" encoding="UTF-8"?><xml><Content><![CDATA[<!-- a -->]]></Content>' \
+           b"<MsgType>text</MsgType></xml>"
+    guard(body)
+    assert parse_body(body)["Content"] == "<!-- a -->"
+
+
+@pytest.mark.parametrize("body", [b"\xff\xfe<\x00x\x00", b"<xml>\x00</xml>",
+                                  b"<xml>\xc3\x28</xml>"])
+def test_guard_refuses_what_is_not_utf8(body: bytes) -> None:
+    with pytest.raises(MalformedPush):
+        guard(body)
+
+
+@pytest.mark.parametrize("case", sorted(set(MALFORMED) - {"no msgtype", "empty msgtype",
+                                                          "json without msgtype"}))
+def test_parse_refuses_malformed(case: str) -> None:
+    with pytest.raises(MalformedPush):
+        parse_body(MALFORMED[case])
+
+
+def test_classify_messages_and_events() -> None:
+    text = classify("oa", parse_body(TEXT))
+    assert (text.kind, text.actor, text.scene) == ("message.text", "fromUser", None)
+    assert text.dedup_key == "msg:1234567890123456"
+    assert isinstance(text.message, TextMessage)
+
+    subscribe = classify("oa", parse_body(QR_SUBSCRIBE))
+    assert (subscribe.kind, subscribe.scene, subscribe.event) == ("event.subscribe", "123123",
+                                                                  "subscribe")
+    assert isinstance(subscribe.message, SubscribeScanEvent)
+    assert subscribe.message.scene_id == "123123"
+
+    scan = classify("oa", parse_body(SCAN))
+    assert (scan.kind, scan.scene) == ("event.scan", "SCENE_VALUE")
+    assert isinstance(scan.message, ScanEvent)
+
+    done = classify("oa", parse_body(TEMPLATE_DONE))
+    assert done.kind == "event.templatesendjobfinish" and done.get("MsgID") == "200163836"
+    assert isinstance(done.message, TemplateSendJobFinishEvent)
+
+    contact = classify("wecom", parse_body(CONTACT))
+    assert contact.kind == "event.change_external_contact.add_external_contact"
+    assert (contact.actor, contact.scene) == ("woAJ2GCAAAXtWyujaWJHDDGi0mAAAA", "teststate")
+
+
+def test_plain_subscribe_and_empty_event_key_have_no_scene() -> None:
+    fields = {"FromUserName": "o1", "CreateTime": "1", "MsgType": "event", "Event": "subscribe",
+              "EventKey": None}
+    assert classify("oa", fields).scene is None
+    assert classify("oa", {**fields, "EventKey": "not_a_qrscene"}).scene is None
+    assert classify("oa", {**fields, "Event": "SCAN", "EventKey": ""}).scene is None
+
+
+def test_missing_msgtype_is_malformed() -> None:
+    with pytest.raises(MalformedPush):
+        classify("oa", {"FromUserName": "o1"})
+
+
+def test_dedup_key_follows_wechats_retry_rules() -> None:
+    event = {"FromUserName": "o1", "CreateTime": "100", "MsgType": "event", "Event": "subscribe"}
+    assert dedup_key(event) == dedup_key(dict(event))  # a retry is the same push
+    assert dedup_key(event) == dedup_key({**event, "Ticket": "other"})
+    # one person, one second, but different events or keys: not a retry
+    keys = {dedup_key(event),
+            dedup_key({**event, "Event": "SCAN"}),
+            dedup_key({**event, "EventKey": "qrscene_1"}),
+            dedup_key({**event, "EventKey": "qrscene_2"}),
+            dedup_key({**event, "CreateTime": "101"}),
+            dedup_key({**event, "FromUserName": "o2"}),
+            dedup_key({**event, "Event": "change_external_contact", "ChangeType": "a"}),
+            dedup_key({**event, "Event": "change_external_contact", "ChangeType": "b"}),
+            dedup_key({**event, "Event": "TEMPLATESENDJOBFINISH", "MsgID": "1"}),
+            dedup_key({**event, "Event": "TEMPLATESENDJOBFINISH", "MsgID": "2"})}
+    assert len(keys) == 10
+    assert dedup_key({"MsgId": "42", "CreateTime": "1"}) == dedup_key({"MsgId": "42",
+                                                                      "CreateTime": "9"})
+    assert len(max(keys, key=len)) <= 191  # fits the column
+

@@ -1,0 +1,70 @@
+"""Batched identity resolution: one prospect per identity, however concurrent the requests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from handlers.resolver import IdentityResolver
+from models import Identity, Prospect
+
+
+@pytest.fixture
+async def resolver(db: str) -> AsyncIterator[IdentityResolver]:
+    batcher = IdentityResolver()
+    batcher.start()
+    yield batcher
+    await batcher.stop()
+
+
+async def test_concurrent_requests_share_batches(resolver: IdentityResolver,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    flushes = []
+    original = resolver.flush
+
+    async def counting(items):  # type: ignore[no-untyped-def]
+        flushes.append(len(items))
+        return await original(items)
+
+    monkeypatch.setattr(resolver, "flush", counting)
+    keys = [("oa_openid", f"openid-{i % 60}") for i in range(200)]
+    ids = await asyncio.gather(*(resolver.resolve(k) for k in keys))
+    assert len(flushes) < 20 and sum(flushes) == 200
+    assert len(set(ids)) == 60
+    assert all(ids[i] == ids[i % 60] for i in range(200))
+    assert await Prospect.all().count() == 60 and await Identity.all().count() == 60
+
+
+async def test_known_identity_keeps_its_prospect(resolver: IdentityResolver) -> None:
+    first = await resolver.resolve(("external_userid", "wmAAAA"))
+    again = await asyncio.gather(*(resolver.resolve(("external_userid", "wmAAAA"))
+                                   for _ in range(5)))
+    assert set(again) == {first} and await Prospect.all().count() == 1
+
+
+async def test_a_race_lost_to_another_process_uses_the_winner(db: str) -> None:
+    winner = await Prospect.create()
+    await Identity.create(prospect=winner, kind="oa_openid", value="taken")
+    # Simulate the other process claiming the identity between our SELECT and our INSERT.
+    from tortoise.transactions import in_transaction
+
+    async with in_transaction() as tx:
+        won = await IdentityResolver._create(tx, [("oa_openid", "taken"), ("oa_openid", "new")],
+                                             {("oa_openid", "taken"): None,
+                                              ("oa_openid", "new"): None})
+    assert won[("oa_openid", "taken")] == winner.id
+    assert await Prospect.all().count() == 2  # the winner and the new one; the orphan is gone
+    assert await Identity.filter(value="new").count() == 1
+
+
+async def test_a_failing_batch_fails_its_waiters(resolver: IdentityResolver,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(items):  # type: ignore[no-untyped-def]
+        raise RuntimeError("database away")
+
+    monkeypatch.setattr(resolver, "flush", broken)
+    results = await asyncio.gather(*(resolver.resolve(("oa_openid", str(i))) for i in range(3)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) for r in results)
