@@ -109,8 +109,6 @@ def create_app(settings: Settings, *, worker: bool = True, auto_migrate: bool | 
     async def pipeline(app: web.Application) -> AsyncIterator[None]:
         app[keys.INTERACTIONS] = InteractionWriter()
         app[keys.COMPLETIONS] = CompletionWriter()
-        app[keys.INTERACTIONS].start()
-        app[keys.COMPLETIONS].start()
         deps = {"settings": settings, "store": app[keys.STORE], "wechat": app[keys.WECHAT],
                 "prospects": app[keys.PROSPECTS], "sealer": app[keys.SEALER]}
         app[keys.DISPATCHER] = Dispatcher(ROUTERS, deps, Scenes().kind, app[keys.COMPLETIONS])
@@ -122,6 +120,7 @@ def create_app(settings: Settings, *, worker: bool = True, auto_migrate: bool | 
         await app[keys.INTERACTIONS].stop()
         await app[keys.DISPATCHER].drain(timeout=10)
         await app[keys.COMPLETIONS].stop()
+        await app[keys.PROSPECTS].resolver.stop()
 
     app.cleanup_ctx.extend([database, store, http, pipeline])
     if serve_http:

@@ -44,41 +44,37 @@ class Stored:
 
 
 class Batcher:
-    """Runs `flush(items)` on everything queued while the previous flush ran."""
+    """Runs `flush(items)` on everything queued while the previous flush ran.
+
+    No task lives between bursts: the first submission after a quiet spell starts one, which
+    drains the queue and ends.
+    """
 
     def __init__(self, name: str, max_batch: int) -> None:
         self.name = name
         self.max_batch = max_batch
         self._queue: list[tuple[Any, asyncio.Future[Any]]] = []
-        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._closing = False
-
-    def start(self) -> None:
-        self._closing = False
-        self._task = asyncio.create_task(self._run(), name=f"batch-{self.name}")
 
     async def stop(self) -> None:
-        """Flushes what is queued, then ends."""
-        if self._task is None:
-            return
-        self._closing = True
-        self._wake.set()
-        await self._task
-        self._task = None
+        """Waits until everything submitted so far is flushed."""
+        while self._task is not None:
+            await asyncio.shield(self._task)
 
     def submit(self, item: Any) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
-        self._wake.set()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"batch-{self.name}")
         return future
 
     async def _run(self) -> None:
-        while not (self._closing and not self._queue):
-            await self._wake.wait()
-            self._wake.clear()
+        try:
+            await asyncio.sleep(0)  # let the requests that arrived together queue up
             while self._queue:
                 await self._drain()
+        finally:
+            self._task = None
 
     async def _drain(self) -> None:
         batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from bot.privacy import Sealer, normalize_phone
+from handlers.resolver import IdentityResolver
 from models import Identity, IdentityKind, Prospect
 
 
@@ -18,6 +18,7 @@ class Prospects:
 
     def __init__(self, sealer: Sealer, cache_size: int = 50_000) -> None:
         self.sealer = sealer
+        self.resolver = IdentityResolver()
         self._cache: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._cache_size = cache_size
 
@@ -40,23 +41,16 @@ class Prospects:
         return prospect_id
 
     async def resolve(self, kind: IdentityKind | str, value: str) -> int:
-        """The prospect with this identity, created when nobody has it yet."""
-        found = await self.find(kind, value)
-        if found is not None:
-            return found
+        """The prospect with this identity, created when nobody has it yet. Concurrent calls
+        share one batch (see handlers.resolver)."""
         key = (str(kind), self.lookup_value(kind, value))
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
         sealed = self.sealer.seal(normalize_phone(value)) if kind == IdentityKind.PHONE else None
-        try:
-            async with in_transaction():
-                prospect = await Prospect.create()
-                await Identity.create(prospect=prospect, kind=key[0], value=key[1], sealed=sealed)
-        except IntegrityError:  # another request created it first
-            found = await self.find(kind, value)
-            if found is None:
-                raise
-            return found
-        self._remember(key, prospect.id)
-        return prospect.id
+        prospect_id = await self.resolver.resolve(key, sealed)
+        self._remember(key, prospect_id)
+        return prospect_id
 
     async def link(self, prospect_id: int, kind: IdentityKind | str, value: str) -> bool:
         """Gives the prospect this identity unless someone has it already; True when added.

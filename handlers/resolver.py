@@ -64,8 +64,9 @@ class IdentityResolver(Batcher):
         found: dict[Key, int] = {}
         for kind, values in by_kind.items():
             rows = await Identity.filter(kind=kind, value__in=values).using_db(tx).values_list(
-                "value", "prospect_id")
-            found.update({(kind, value): prospect_id for value, prospect_id in rows})
+                "value", "prospect_id", "prospect__merged_into_id")
+            found.update({(kind, value): merged or prospect_id
+                          for value, prospect_id, merged in rows})
         return found
 
     @staticmethod

@@ -25,7 +25,6 @@ def row(key: str, source: str = "oa", **changes: object) -> Row:
 @pytest.fixture
 async def writer(db: str) -> AsyncIterator[InteractionWriter]:
     writer = InteractionWriter()
-    writer.start()
     yield writer
     await writer.stop()
 
@@ -116,7 +115,6 @@ async def test_duplicates_in_one_batch_and_across_batches(writer, count_flushes)
 
 async def test_max_batch_splits_a_burst(db, count_flushes):
     writer = InteractionWriter(max_batch=7)
-    writer.start()
     try:
         results = await asyncio.gather(*(writer.save(row(f"k{i}")) for i in range(30)))
     finally:
@@ -147,7 +145,6 @@ async def test_a_failing_batch_fails_every_waiter_and_the_next_one_works(writer,
 
 async def test_stop_flushes_what_is_queued(db):
     writer = InteractionWriter()
-    writer.start()
     futures = [writer.submit(row(f"k{i}")) for i in range(5)]
     await writer.stop()
     assert all(f.done() and f.result().created for f in futures)
@@ -162,7 +159,6 @@ async def test_completions_mark_processed_with_prospect_and_clear_the_claim(db):
     await Interaction.filter(id=a).update(claimed_until=datetime.now(UTC) + timedelta(minutes=1))
     prospect = await Prospect.create()
     completions = CompletionWriter()
-    completions.start()
     try:
         await asyncio.gather(completions.submit(Done(a, prospect.id, None)),
                              completions.submit(Done(b, None, None)))
@@ -178,8 +174,6 @@ async def test_completions_mark_processed_with_prospect_and_clear_the_claim(db):
 async def test_two_writers_racing_store_one_row(db):
     """Two processes' writers: only the database can tell them the row exists."""
     first, second = InteractionWriter(), InteractionWriter()
-    first.start()
-    second.start()
     try:
         results = await asyncio.gather(*(w.save(row(f"k{i % 4}")) for i in range(16)
                                          for w in (first, second)))

@@ -59,7 +59,6 @@ class Harness:
 @pytest.fixture
 async def harness(db: str) -> AsyncIterator[Harness]:
     harness = Harness()
-    harness.completions.start()
     yield harness
     await harness.completions.stop()
 

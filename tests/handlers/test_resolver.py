@@ -14,7 +14,6 @@ from models import Identity, Prospect
 @pytest.fixture
 async def resolver(db: str) -> AsyncIterator[IdentityResolver]:
     batcher = IdentityResolver()
-    batcher.start()
     yield batcher
     await batcher.stop()
 
