@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
+from bot.admin_codes import setup_code_routes
 from bot.app import Handler, read_json
 from bot.errors import BadRequest, NotFound, Unauthorized
 from bot.privacy import Sealer, mask_phone
@@ -183,4 +184,5 @@ def create_admin_app(root: web.Application) -> web.Application:
     app.router.add_get("/prospects", find_prospects)
     app.router.add_get("/prospects/{id}", get_prospect)
     app.router.add_get("/opportunities", list_opportunities)
+    setup_code_routes(app, root)
     return app

@@ -20,6 +20,7 @@ from bot.store import create_store
 from bot.wechat import WeChat
 from bot.worker import Worker
 from handlers import ROUTERS
+from handlers.attribution import Attribution
 from handlers.prospects import Prospects
 from handlers.scenes import Scenes
 
@@ -110,7 +111,8 @@ def create_app(settings: Settings, *, worker: bool = True, auto_migrate: bool | 
         app[keys.INTERACTIONS] = InteractionWriter()
         app[keys.COMPLETIONS] = CompletionWriter()
         deps = {"settings": settings, "store": app[keys.STORE], "wechat": app[keys.WECHAT],
-                "prospects": app[keys.PROSPECTS], "sealer": app[keys.SEALER]}
+                "prospects": app[keys.PROSPECTS], "sealer": app[keys.SEALER],
+                "attribution": Attribution(app[keys.STORE])}
         app[keys.DISPATCHER] = Dispatcher(ROUTERS, deps, Scenes().kind, app[keys.COMPLETIONS])
         app[keys.WORKER] = Worker(app[keys.DISPATCHER], settings.recovery_after)
         if worker:

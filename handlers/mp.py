@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.dispatch import Router
 from bot.pushes import Push
+from handlers.attribution import Attribution
 from handlers.prospects import Prospects
 from models import IdentityKind
 
@@ -11,7 +12,7 @@ router = Router("mp")
 
 
 @router.on("mp", "mp.login")
-async def logged_in(push: Push, prospects: Prospects) -> None:
+async def logged_in(push: Push, prospects: Prospects, attribution: Attribution) -> None:
     """The mini-program OpenID names the prospect; a UnionID ties them to their OA and WeCom
     selves when it is already known."""
     openid = str(push.fields["openid"])
@@ -25,3 +26,4 @@ async def logged_in(push: Push, prospects: Prospects) -> None:
     if unionid:
         await prospects.link(known, IdentityKind.UNIONID, str(unionid))
     push.prospect_id = known
+    await attribution.touch(push.code_id, known)  # a mini-program code's scene: like a scan

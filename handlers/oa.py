@@ -8,13 +8,13 @@ from wechatpy.replies import TextReply
 
 from bot.dispatch import Router
 from bot.pushes import Push
+from handlers.attribution import Attribution, welcome_text
 from handlers.prospects import Prospects
 from models import IdentityKind, OutboundMessage, OutboundStatus
 
 log = logging.getLogger(__name__)
 router = Router("oa")
 
-WELCOME = "感谢关注！我们的顾问会尽快与您联系，您也可以直接在这里留言。"
 WELCOME_BACK = "欢迎回来！有任何问题，欢迎随时在这里留言。"
 
 
@@ -24,15 +24,23 @@ async def _bind(push: Push, prospects: Prospects) -> None:
 
 
 @router.on("oa", "event.subscribe")
-async def followed(push: Push, prospects: Prospects) -> TextReply:
+async def followed(push: Push, prospects: Prospects, attribution: Attribution) -> TextReply:
+    """A follow, through a code (`qrscene_…`) or not: attributed, welcomed by a passive reply."""
     await _bind(push, prospects)
-    return TextReply(message=push.message, content=WELCOME)
+    code = None
+    if push.prospect_id is not None:
+        code = await attribution.touch(push.code_id, push.prospect_id)
+    return TextReply(message=push.message, content=welcome_text(code))
 
 
 @router.on("oa", "event.scan")
-async def scanned(push: Push, prospects: Prospects) -> TextReply:
+async def scanned(push: Push, prospects: Prospects, attribution: Attribution) -> TextReply:
+    """A follower scanning a code: a touch and the code's tags; the owner stays."""
     await _bind(push, prospects)
-    return TextReply(message=push.message, content=WELCOME_BACK)
+    code = None
+    if push.prospect_id is not None:
+        code = await attribution.touch(push.code_id, push.prospect_id)
+    return TextReply(message=push.message, content=welcome_text(code, WELCOME_BACK))
 
 
 @router.on("oa", "event.unsubscribe")

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from bot.dispatch import Router
-from bot.pushes import Push
-from handlers.prospects import Prospects
-from models import IdentityKind
+import logging
+from datetime import UTC, datetime
 
+from tortoise.exceptions import IntegrityError
+
+from bot.dispatch import Router
+from bot.errors import WeChatAPIError
+from bot.pushes import Push
+from bot.wechat import WeChat
+from handlers.attribution import DEFAULT_CONTACT_WELCOME, Attribution, welcome_text
+from handlers.prospects import Prospects
+from models import Code, IdentityKind, OutboundMessage, OutboundStatus, Prospect
+
+log = logging.getLogger(__name__)
 router = Router("wecom")
 CONTACT = "event.change_external_contact"
 
@@ -16,14 +25,67 @@ async def _bind(push: Push, prospects: Prospects) -> None:
         push.prospect_id = await prospects.resolve(IdentityKind.EXTERNAL_USERID, push.actor)
 
 
+async def welcome(push: Push, code: Code | None, wechat: WeChat) -> None:
+    """The welcome message, within WeChat's 20 seconds and once per WelcomeCode: the outbound
+    row's unique purpose stops a retried push from sending it twice."""
+    welcome_code = push.get("WelcomeCode")
+    if not welcome_code:
+        return  # the member has a console welcome, or the chat has started
+    text = welcome_text(code, DEFAULT_CONTACT_WELCOME)
+    try:
+        message = await OutboundMessage.create(
+            purpose=f"welcome:{welcome_code}"[:64], channel="wecom_welcome",
+            recipient=push.actor or "", payload={"text": text}, attempts=1)
+    except IntegrityError:
+        return
+    try:
+        await wechat.wecom.send_welcome_msg(welcome_code, text)
+    except WeChatAPIError as exc:
+        message.status, message.last_error = OutboundStatus.FAILED, str(exc)[:500]
+    else:
+        message.status, message.sent_at = OutboundStatus.SENT, datetime.now(UTC)
+    await message.save(update_fields=["status", "last_error", "sent_at"])
+
+
+async def enrich(push: Push, prospects: Prospects, wechat: WeChat) -> None:
+    """Name, company, position and UnionID from `externalcontact/get` (wechat-api.md §5.5)."""
+    if push.actor is None or push.prospect_id is None:
+        return
+    try:
+        found = await wechat.wecom.get_external_contact(push.actor)
+    except WeChatAPIError as exc:
+        log.warning("external contact details unavailable: %r", exc)
+        return
+    contact = found.get("external_contact") or {}
+    prospect = await Prospect.get(id=push.prospect_id)
+    changed = []
+    for field, value in (("name", contact.get("name")), ("title", contact.get("position")),
+                         ("company", contact.get("corp_full_name") or contact.get("corp_name"))):
+        if value and not getattr(prospect, field):
+            setattr(prospect, field, str(value)[:128 if field == "company" else 64])
+            changed.append(field)
+    if changed:
+        await prospect.save(update_fields=changed)
+    if contact.get("unionid"):
+        await prospects.link(push.prospect_id, IdentityKind.UNIONID, str(contact["unionid"]))
+
+
 @router.on("wecom", f"{CONTACT}.add_external_contact")
-async def contact_added(push: Push, prospects: Prospects) -> None:
+async def contact_added(push: Push, prospects: Prospects, attribution: Attribution,
+                        wechat: WeChat) -> None:
+    """A prospect added a salesperson (through a 「联系我」 code when `State` is set)."""
     await _bind(push, prospects)
+    code = None
+    if push.prospect_id is not None:
+        code = await attribution.touch(push.code_id, push.prospect_id)
+    await welcome(push, code, wechat)
+    await enrich(push, prospects, wechat)
 
 
 @router.on("wecom", f"{CONTACT}.add_half_external_contact")
-async def contact_half_added(push: Push, prospects: Prospects) -> None:
-    await _bind(push, prospects)
+async def contact_half_added(push: Push, prospects: Prospects, attribution: Attribution,
+                             wechat: WeChat) -> None:
+    await contact_added(push, prospects, attribution, wechat)
 
 
 @router.on("wecom", f"{CONTACT}.del_follow_user")

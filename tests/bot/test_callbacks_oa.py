@@ -16,7 +16,8 @@ from bot.sandbox import events
 from bot.sandbox.pushes import check_oa_url, sign
 from bot.settings import Secret
 from bot.wxcrypto import CallbackCrypto
-from handlers.oa import WELCOME, WELCOME_BACK
+from handlers.attribution import DEFAULT_WELCOME as WELCOME
+from handlers.oa import WELCOME_BACK
 from models import Identity, IdentityKind, Interaction, Prospect
 from tests.bot.kit import (
     GH,

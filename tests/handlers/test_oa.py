@@ -6,7 +6,8 @@ import xmltodict
 
 from bot.sandbox import events
 from bot.wxcrypto import CallbackCrypto
-from handlers.oa import WELCOME, WELCOME_BACK
+from handlers.attribution import DEFAULT_WELCOME as WELCOME
+from handlers.oa import WELCOME_BACK
 from models import (
     Code,
     CodeChannel,
