@@ -6,6 +6,7 @@ ports; nothing reaches the internet.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import socket
@@ -76,7 +77,7 @@ async def run_demo(database: str | None = None) -> int:
     admin = {"Authorization": f"Bearer {admin_token}"}
     try:
         async with aiohttp.ClientSession() as http:
-            await tour(http, sandbox, base, admin)
+            await tour(http, sandbox, base, admin, folder)
     finally:
         for runner in reversed(runners):
             await runner.cleanup()
@@ -85,15 +86,30 @@ async def run_demo(database: str | None = None) -> int:
 
 
 async def tour(http: aiohttp.ClientSession, sandbox: Sandbox, base: str,
-               admin: dict[str, str]) -> None:
-    step(1, "Marketing registers the salesperson who staffs the booth")
-    async with http.post(f"{base}/admin/salespeople", headers=admin,
-                         json={"name": "王芳", "team": "华东大区", "wecom_userid": "wangfang"}) as r:
-        show(f"POST /admin/salespeople → {r.status}", await r.json())
+               admin: dict[str, str], folder: Path) -> None:
+    step(1, "Marketing registers the booth team and issues the booth's code")
+    team = []
+    for name, userid in (("王芳", "wangfang"), ("陈杰", "chenjie")):
+        async with http.post(f"{base}/admin/salespeople", headers=admin,
+                             json={"name": name, "team": "华东大区", "wecom_userid": userid}) as r:
+            team.append(await r.json())
+            show(f"POST /admin/salespeople → {r.status}", team[-1])
+    async with http.post(f"{base}/admin/codes", headers=admin, json={
+            "kind": "booth", "channel": "oa", "campaign": "2026 上海工博会 A馆 3号展台",
+            "team": "华东大区", "tags": ["工博会2026", "智能制造"],
+            "welcome": "欢迎莅临工博会 A馆 3号展台！回复“资料”获取智能制造白皮书。"}) as r:
+        booth = await r.json()
+        show(f"POST /admin/codes → {r.status}", {k: booth[k] for k in ("id", "kind", "channel",
+                                                                     "scene", "url")})
+    async with http.get(f"{base}/admin/codes/{booth['id']}/image.png", headers=admin) as r:
+        png = folder / "booth-code.png"
+        png.write_bytes(await r.read())
+        show(f"GET /admin/codes/{booth['id']}/image.png → {r.status}", f"printable PNG at {png}")
 
     step(2, "A visitor scans the booth code and follows the Official Account; WeChat retries "
             "the push twice more (safe mode, signed and encrypted)")
-    delivery = await sandbox.push_oa(f"{base}/wechat/oa", events.subscribe(VISITOR, scene="expo"),
+    delivery = await sandbox.push_oa(f"{base}/wechat/oa",
+                                     events.subscribe(VISITOR, scene=booth["scene"]),
                                      mode="safe", duplicates=2)
     for number, attempt in enumerate(delivery.attempts, 1):
         show(f"delivery {number}", f"HTTP {attempt.status}, {len(attempt.body)} bytes "
@@ -104,22 +120,35 @@ async def tour(http: aiohttp.ClientSession, sandbox: Sandbox, base: str,
     stored = await Interaction.filter(actor=VISITOR).count()
     show("interactions stored for the visitor", f"{stored} (three deliveries, one push)")
 
-    step(3, "The visitor opens the mini-program from the booth code and logs in")
+    step(3, "The visitor opens the mini-program from the booth and logs in")
     code = sandbox.issue_login_code(openid="oDemoVisitorMiniProgram000001")
-    async with http.post(f"{base}/mp/login", json={"code": code, "scene": "expo"}) as r:
+    async with http.post(f"{base}/mp/login", json={"code": code, "scene": booth["scene"]}) as r:
         login = await r.json()
         show(f"POST /mp/login → {r.status}", {"prospect_id": login.get("prospect_id"),
                                                 "token": "(a signed session token)"})
 
-    step(4, "The visitor adds the salesperson on WeCom through a 「联系我」 code")
+    step(4, "Another visitor adds a salesperson on WeCom through a 「联系我」 code")
+    async with http.post(f"{base}/admin/codes", headers=admin, json={
+            "kind": "salesperson", "channel": "wecom", "salesperson_id": team[0]["id"]}) as r:
+        card = await r.json()
+        show(f"POST /admin/codes → {r.status}", {k: card[k] for k in ("id", "scene",
+                                                                    "config_id")})
     sandbox.add_external_contact(EXTERNAL, name="李明", corp_name="华东精密制造",
                                  position="采购经理", userid="wangfang")
     added = await sandbox.push_wecom(f"{base}/wechat/wecom", events.external_contact(
-        "add_external_contact", "wangfang", EXTERNAL, state="expo"))
+        "add_external_contact", "wangfang", EXTERNAL, state=card["scene"]))
     show("delivery", f"HTTP {added.statuses}")
+    await asyncio.sleep(0.5)  # the welcome and the contact's details are fetched after the reply
+    for sent in sandbox.welcome_messages:
+        show("welcome sent on WeCom", sent.get("text", {}).get("content", sent))
 
-    step(5, "Marketing looks the visitor up by OpenID")
-    async with http.get(f"{base}/admin/prospects", headers=admin,
-                        params={"identity": f"oa_openid:{VISITOR}"}) as r:
-        found = await r.json()
-        show(f"GET /admin/prospects?identity=oa_openid:… → {r.status}", found)
+    step(5, "Marketing looks the visitors up, and counts what the codes brought")
+    for identity in (f"oa_openid:{VISITOR}", f"external_userid:{EXTERNAL}"):
+        async with http.get(f"{base}/admin/prospects", headers=admin,
+                            params={"identity": identity}) as r:
+            for found in await r.json():
+                show(f"GET /admin/prospects?identity={identity.split(':')[0]}:…",
+                     {k: found[k] for k in ("id", "name", "company", "tags", "owner",
+                                            "interactions")})
+    async with http.get(f"{base}/admin/stats", headers=admin, params={"by": "campaign"}) as r:
+        show(f"GET /admin/stats?by=campaign → {r.status}", await r.json())
