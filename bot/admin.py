@@ -10,11 +10,12 @@ import hmac
 from typing import Any
 
 from aiohttp import web
+from tortoise.exceptions import IntegrityError
 
 from bot import keys
 from bot.admin_codes import setup_code_routes
 from bot.app import Handler, read_json
-from bot.errors import BadRequest, NotFound, Unauthorized
+from bot.errors import BadRequest, Conflict, NotFound, Unauthorized
 from bot.privacy import Sealer, mask_phone
 from handlers.prospects import Prospects
 from models import (
@@ -79,9 +80,14 @@ def positive_id(raw: str, name: str) -> int:
 
 async def create_salesperson(request: web.Request) -> web.Response:
     data = await read_json(request)
-    person = await Salesperson.create(
-        name=text(data, "name", required=True, limit=64), oa_openid=text(data, "oa_openid", limit=64),
-        wecom_userid=text(data, "wecom_userid", limit=64), team=text(data, "team", limit=64))
+    try:
+        person = await Salesperson.create(
+            name=text(data, "name", required=True, limit=64),
+            oa_openid=text(data, "oa_openid", limit=64),
+            wecom_userid=text(data, "wecom_userid", limit=64), team=text(data, "team", limit=64))
+    except IntegrityError:
+        raise Conflict("another salesperson has this oa_openid or wecom_userid",
+                       code="duplicate_salesperson") from None
     return web.json_response({"id": person.id, "name": person.name, "team": person.team,
                               "oa_openid": person.oa_openid, "wecom_userid": person.wecom_userid},
                              status=201)

@@ -7,6 +7,7 @@ cache). The database stays the record: nothing lives only here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -84,7 +85,8 @@ class MemoryStore:
             del self._data[key]
 
     @asynccontextmanager
-    async def lock(self, name: str, timeout: float = 10.0, wait: float = 10.0) -> AsyncIterator[None]:
+    async def lock(self, name: str, timeout: float = 10.0,
+                   wait: float = 10.0) -> AsyncIterator[None]:
         lock = self._locks.setdefault(name, asyncio.Lock())
         try:
             await asyncio.wait_for(lock.acquire(), wait)
@@ -122,17 +124,16 @@ class RedisStore:
         await self.redis.delete(key)
 
     @asynccontextmanager
-    async def lock(self, name: str, timeout: float = 10.0, wait: float = 10.0) -> AsyncIterator[None]:
+    async def lock(self, name: str, timeout: float = 10.0,
+                   wait: float = 10.0) -> AsyncIterator[None]:
         lock = self.redis.lock(name, timeout=timeout, blocking_timeout=wait)
         if not await lock.acquire():
             raise LockTimeout(name)
         try:
             yield
         finally:
-            try:
+            with contextlib.suppress(LockError):  # it expired under us: nothing to release
                 await lock.release()
-            except LockError:  # it expired under us; nothing left to release
-                pass
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())

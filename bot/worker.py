@@ -60,8 +60,8 @@ class Worker:
         claimed = 0
         for interaction_id, source, payload, attempts in candidates:
             lease = timedelta(seconds=LEASE * 2 ** min(attempts, 6))
-            won = await Interaction.filter(id=interaction_id, processed_at=None).filter(free).update(
-                claimed_until=now + lease, attempts=F("attempts") + 1)
+            won = await Interaction.filter(id=interaction_id, processed_at=None).filter(
+                free).update(claimed_until=now + lease, attempts=F("attempts") + 1)
             if not won:
                 continue  # another worker has it
             claimed += 1

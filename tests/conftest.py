@@ -23,10 +23,11 @@ import redis.asyncio as aioredis
 
 from bot.app import create_app
 from bot.db import close_db, init_db, migrate
-from bot.settings import Secret, Settings
 from bot.sandbox import Sandbox
+from bot.settings import Secret, Settings
 from bot.store import MemoryStore, RedisStore, Store
-from tests.sandbox_fixtures import wechat  # noqa: F401  (the sandbox fixture)
+
+pytest_plugins = ["tests.sandbox_fixtures"]  # the `wechat` fixture: the sandbox
 
 BACKEND = os.environ.get("SCRM_TEST_BACKEND", "embedded")
 POSTGRES_ADMIN = os.environ.get("SCRM_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -102,8 +103,8 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield str(path)
 
 
-TABLES = ("code_artwork", "outbound_message", "opportunity", "interaction", "identity", "prospect", "code",
-          "material", "partner", "salesperson")
+TABLES = ("code_artwork", "outbound_message", "opportunity", "interaction", "identity",
+          "prospect", "code", "material", "partner", "salesperson")
 
 
 @pytest.fixture
@@ -165,7 +166,7 @@ def settings(database_url: str, redis_url: str | None) -> Settings:
 
 
 @pytest.fixture
-def app_settings(settings: Settings, wechat: Sandbox) -> Settings:
+def app_settings(settings: Settings, wechat: Sandbox) -> Settings:  # noqa: F811
     """The service's settings with every WeChat root at the sandbox."""
     return wechat.settings_for(settings)
 

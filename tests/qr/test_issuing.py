@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from bot.errors import BadRequest, Conflict, InvalidArgument, NotFound
+from bot.errors import BadRequest, Conflict, InvalidArgument, NotFound, QuotaExceeded
 from bot.sandbox import Sandbox
 from bot.settings import Settings
 from bot.store import Store
@@ -81,7 +81,7 @@ async def test_wechat_refusal_leaves_nothing(issuer: CodeIssuer, people: dict[st
     wechat.fail("/wxa/getwxacodeunlimit", 45009, times=1)
     request = parse_request({"kind": "material", "channel": "mp",
                              "material_id": people["material"], "count": 450})
-    with pytest.raises(Exception):
+    with pytest.raises(QuotaExceeded):
         await issuer.issue(request)
     assert await Code.all().count() == 0 and await CodeArtwork.all().count() == 0
 
