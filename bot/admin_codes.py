@@ -54,9 +54,10 @@ async def create_codes(request: web.Request) -> web.Response:
 
 async def code_image(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise BadRequest("the code id must be a positive integer", code="invalid_field")
-    code = await Code.get_or_none(id=int(raw), ready=True)
+    # an id beyond the column's range names no code (PostgreSQL would refuse the query)
+    code = await Code.get_or_none(id=int(raw), ready=True) if int(raw) < 2**31 else None
     if code is None:
         raise NotFound(f"there is no code {raw}")
     png = await code_png(code)
@@ -71,7 +72,8 @@ async def stats(request: web.Request) -> web.Response:
     if by not in GROUPS:
         raise BadRequest("`by` must be one of " + ", ".join(GROUPS), code="invalid_field")
     column = GROUPS[by]
-    codes = {c["id"]: c[column] for c in await Code.all().values("id", column)}
+    wanted = dict.fromkeys(("id", column))  # by=code: "id" once (tortoise refuses it twice)
+    codes = {c["id"]: c[column] for c in await Code.all().values(*wanted)}
     rows: dict[Any, dict[str, Any]] = {}
 
     def row(key: Any) -> dict[str, Any]:

@@ -28,8 +28,11 @@ class Attribution:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def touch(self, code_id: int | None, prospect_id: int) -> Code | None:
-        """Applies a scan of code `code_id` by the prospect; returns the code."""
+    async def touch(self, code_id: int | None, prospect_id: int,
+                    member: str | None = None) -> Code | None:
+        """Applies a scan of code `code_id` by the prospect; returns the code. `member` is the
+        WeCom userid the customer added through a team's contact way: WeCom chose them, so they
+        own the prospect rather than whoever's turn it would be."""
         if code_id is None:
             return None
         code = await Code.get_or_none(id=code_id)
@@ -54,11 +57,15 @@ class Attribution:
             if changed:
                 await prospect.save(update_fields=changed)
         if prospect.owner_id is None:  # type: ignore[attr-defined]
-            await self.assign_owner(prospect.id, code)
+            await self.assign_owner(prospect.id, code, member)
         return code
 
-    async def assign_owner(self, prospect_id: int, code: Code) -> int | None:
+    async def assign_owner(self, prospect_id: int, code: Code,
+                           member: str | None = None) -> int | None:
         owner = code.salesperson_id  # type: ignore[attr-defined]
+        if owner is None and code.team and member:
+            added = await Salesperson.get_or_none(wecom_userid=member, team=code.team)
+            owner = added.id if added is not None else None
         if owner is None and code.team:
             async with self.store.lock(f"{PREFIX}lock:team:{code.team}", timeout=10, wait=10):
                 owner = await self.next_in_team(code.team, code.backup_id)  # type: ignore[attr-defined]
@@ -85,7 +92,8 @@ class Attribution:
                 continue
             last = await Prospect.filter(owner_id=member.id).exclude(
                 owner_assigned_at=None).order_by("-owner_assigned_at").first()
-            last_at = last.owner_assigned_at if last and last.owner_assigned_at else datetime.min.replace(tzinfo=UTC)
+            never = datetime.min.replace(tzinfo=UTC)
+            last_at = last.owner_assigned_at if last and last.owner_assigned_at else never
             rank = (today, last_at, member.id)
             if best is None or rank < best:
                 best = rank

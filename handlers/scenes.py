@@ -9,6 +9,7 @@ from bot.pushes import Push
 from models import Code
 
 EXPIRED = "expired"
+SCENE_MAX = Code._meta.fields_map["scene"].max_length  # type: ignore[attr-defined]
 
 
 class Scenes:
@@ -22,7 +23,10 @@ class Scenes:
         hit = self._cache.get(scene)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1], hit[2], hit[3]
-        code = await Code.filter(scene=scene, ready=True).only("id", "kind", "expires_at").first()
+        code = None
+        if len(scene) <= SCENE_MAX:  # a longer one (a code made elsewhere) is no code of ours
+            code = await Code.filter(scene=scene, ready=True).only(
+                "id", "kind", "expires_at").first()
         found = ((code.id, str(code.kind.value), code.expires_at) if code is not None
                  else (None, None, None))
         if len(self._cache) > 100_000:

@@ -77,7 +77,7 @@ async def contact_added(push: Push, prospects: Prospects, attribution: Attributi
     await _bind(push, prospects)
     code = None
     if push.prospect_id is not None:
-        code = await attribution.touch(push.code_id, push.prospect_id)
+        code = await attribution.touch(push.code_id, push.prospect_id, push.get("UserID"))
     await welcome(push, code, wechat)
     await enrich(push, prospects, wechat)
 

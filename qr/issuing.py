@@ -18,7 +18,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from bot.errors import BadRequest, Conflict, NotFound
+from bot.errors import BadRequest, Conflict, NotFound, WeChatAPIError
 from bot.wechat import WeChat
 from models import (
     Code,
@@ -33,6 +33,7 @@ from models import (
 SCENE_ALPHABET = string.ascii_letters + string.digits
 SCENE_LENGTH = 12  # 71 bits: not guessable, well inside every channel's limit
 PERMANENT_OA_LIMIT = 100_000
+PERMANENT_EXHAUSTED = 45029  # WeChat's "qrcode count out of limit" (codes made elsewhere count)
 MAX_TEMPORARY_DAYS = 30
 DEFAULT_PAGE = "pages/index/index"
 MAX_BATCH = 10_000
@@ -238,9 +239,18 @@ class CodeIssuer:
         """What WeChat issued for one scene: the fields of the Code and its source image."""
         if request.channel is CodeChannel.OA:
             expire = None if request.permanent else request.expire_days * 86400
-            issued = await self.wechat.oa.create_qrcode(
-                scene, permanent=request.permanent, expire_seconds=expire
-            )
+            try:
+                issued = await self.wechat.oa.create_qrcode(
+                    scene, permanent=request.permanent, expire_seconds=expire
+                )
+            except WeChatAPIError as exc:
+                if exc.errcode != PERMANENT_EXHAUSTED:
+                    raise
+                raise Conflict(
+                    "WeChat says the account's permanent OA codes are exhausted "
+                    "(errcode 45029); issue temporary codes instead",
+                    code="permanent_codes_exhausted",
+                ) from exc
             seconds = issued.get("expire_seconds")
             return {
                 "ticket": issued["ticket"],

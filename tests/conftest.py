@@ -172,6 +172,7 @@ def app_settings(settings: Settings, wechat: Sandbox) -> Settings:  # noqa: F811
 
 
 @pytest.fixture
-async def client(aiohttp_client: Any, app_settings: Settings) -> Any:
-    """The whole service (no background worker: tests run recovery by hand)."""
+async def client(aiohttp_client: Any, app_settings: Settings, store: Store) -> Any:
+    """The whole service (no background worker: tests run recovery by hand); `store` is asked
+    for so that its Redis DB number starts empty."""
     return await aiohttp_client(create_app(app_settings, worker=False))
