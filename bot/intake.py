@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -122,23 +121,15 @@ async def insert_new(rows: list[Row]) -> dict[tuple[str, str], int]:
     conn = connections.get("default")
     postgres = conn.capabilities.dialect == "postgres"
     values: list[Any] = []
-    groups = []
     for row in rows:
         payload = json.dumps(row.payload, ensure_ascii=False, separators=(",", ":"))
         received = row.received_at if postgres else row.received_at.isoformat(" ")
-        start = len(values)
         values.extend([row.source, row.kind, row.dedup_key, row.actor, row.scene, payload,
                        received, 0])
-        if postgres:
-            marks = [f"${start + i + 1}" for i in range(len(COLUMNS))]
-            marks[5] += "::jsonb"
-        else:
-            marks = ["?"] * len(COLUMNS)
-        groups.append("(" + ",".join(marks) + ")")
     table = Interaction._meta.db_table
     columns = ",".join(f'"{c}"' for c in COLUMNS)
     sql = (f'INSERT INTO "{table}" ({columns})'
-           f" VALUES {','.join(groups)}"
+           f" VALUES {placeholders(postgres, len(rows), len(COLUMNS), {5: '::jsonb'})}"
            f' ON CONFLICT ("source", "dedup_key") DO NOTHING RETURNING "id", "source", "dedup_key"')
     async with in_transaction() as tx:
         returned = await tx.execute_query_dict(sql, values)
@@ -153,22 +144,42 @@ class Done:
 
 
 class CompletionWriter(Batcher):
-    """Marks interactions processed, with the prospect and code they were attributed to."""
+    """Marks interactions processed, with the prospect and code they were attributed to: one
+    UPDATE for the whole batch, joined to its values."""
 
     def __init__(self, max_batch: int = 1000) -> None:
         super().__init__("completions", max_batch)
 
     async def flush(self, items: list[Done]) -> list[None]:
+        postgres = connections.get("default").capabilities.dialect == "postgres"
         now = datetime.now(UTC)
-        groups: dict[tuple[int | None, int | None], list[int]] = defaultdict(list)
+        values: list[Any] = []
         for done in items:
-            groups[(done.prospect_id, done.code_id)].append(done.interaction_id)
+            values += [done.interaction_id, done.prospect_id, done.code_id]
+        values.append(now if postgres else now.isoformat(" "))  # last: "?" count in text order
+        rows = placeholders(postgres, len(items), 3, {0: "::bigint", 1: "::int", 2: "::int"})
+        table = Interaction._meta.db_table
         async with in_transaction() as tx:
-            for (prospect_id, code_id), ids in groups.items():
-                changes: dict[str, Any] = {"processed_at": now, "claimed_until": None}
-                if prospect_id is not None:
-                    changes["prospect_id"] = prospect_id
-                if code_id is not None:
-                    changes["code_id"] = code_id
-                await Interaction.filter(id__in=ids).using_db(tx).update(**changes)
+            await tx.execute_query(
+                f"WITH v(id, p, c) AS (VALUES {rows}) "
+                f'UPDATE "{table}" SET "processed_at" = {f"${len(values)}" if postgres else "?"}, '
+                f'"claimed_until" = NULL, '
+                f'"prospect_id" = COALESCE(v.p, "{table}"."prospect_id"), '
+                f'"code_id" = COALESCE(v.c, "{table}"."code_id") '
+                f'FROM v WHERE "{table}"."id" = v.id', values)
         return [None] * len(items)
+
+
+def placeholders(postgres: bool, rows: int, columns: int,
+                 casts: dict[int, str] | None = None) -> str:
+    """`(?,?),(?,?)` for SQLite, `($1,$2),($3,$4)` for PostgreSQL."""
+    groups = []
+    for row in range(rows):
+        marks = []
+        for column in range(columns):
+            mark = f"${row * columns + column + 1}" if postgres else "?"
+            if postgres and casts and column in casts:
+                mark += casts[column]
+            marks.append(mark)
+        groups.append("(" + ",".join(marks) + ")")
+    return ",".join(groups)

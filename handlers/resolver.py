@@ -16,25 +16,10 @@ from typing import Any
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
-from bot.intake import Batcher
+from bot.intake import Batcher, placeholders
 from models import Identity, Prospect
 
 Key = tuple[str, str]  # (kind, stored value)
-
-
-def placeholders(postgres: bool, rows: int, columns: int, casts: dict[int, str] | None = None,
-                 start: int = 0) -> str:
-    """`(?,?),(?,?)` for SQLite, `($1,$2),($3,$4)` for PostgreSQL."""
-    groups = []
-    for row in range(rows):
-        marks = []
-        for column in range(columns):
-            mark = f"${start + row * columns + column + 1}" if postgres else "?"
-            if postgres and casts and column in casts:
-                mark += casts[column]
-            marks.append(mark)
-        groups.append("(" + ",".join(marks) + ")")
-    return ",".join(groups)
 
 
 class IdentityResolver(Batcher):
