@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -50,13 +52,34 @@ def request_from(args: argparse.Namespace) -> dict[str, Any]:
     return data
 
 
-async def sheet_items(codes: list[Code]) -> list[tuple[render.CodeImage, str]]:
-    items = []
-    for code in codes:
-        artwork = await CodeArtwork.get_or_none(code_id=code.id)
-        lines = await caption(code)
-        items.append((qr_source(code, artwork), lines[-1] if lines else code.scene))
-    return items
+def sheet_items(codes: list[Code], loop: asyncio.AbstractEventLoop, pool: Executor,
+                chunk: int = 200) -> Iterator[tuple[render.CodeImage, str]]:
+    """The sheet's (QR, label) pairs for a PDF written in a thread: loaded a chunk at a time from
+    the event loop, so memory stays flat however large the batch, and OA codes' QR drawn in
+    `pool` one chunk ahead of the writer, so both cores work."""
+
+    def prepare(part: list[Code]) -> tuple[list[Code], list[Any], Iterator[Any]]:
+        loaded = asyncio.run_coroutine_threadsafe(_load(part), loop).result()
+        urls = [code.url for code, (artwork, _) in zip(part, loaded, strict=True)
+                if not (artwork and artwork.source) and code.url]
+        return part, loaded, pool.map(render.qr_image, urls, chunksize=25)
+
+    parts = [codes[start:start + chunk] for start in range(0, len(codes), chunk)]
+    ahead = prepare(parts[0]) if parts else None
+    for index in range(len(parts)):
+        assert ahead is not None
+        part, loaded, drawn = ahead
+        ahead = prepare(parts[index + 1]) if index + 1 < len(parts) else None
+        for code, (artwork, lines) in zip(part, loaded, strict=True):
+            image = (bytes(artwork.source) if artwork and artwork.source else next(drawn)
+                     if code.url else qr_source(code, artwork))
+            yield image, lines[-1] if lines else code.scene
+
+
+async def _load(codes: list[Code]) -> list[tuple[CodeArtwork | None, list[str]]]:
+    artworks = {a.code_id: a for a in await CodeArtwork.filter(  # type: ignore[attr-defined]
+        code_id__in=[c.id for c in codes]).only("code_id", "source")}
+    return [(artworks.get(code.id), await caption(code)) for code in codes]
 
 
 async def issue_codes(args: argparse.Namespace) -> int:
@@ -71,14 +94,17 @@ async def issue_codes(args: argparse.Namespace) -> int:
                 with open(args.png, "wb") as out:
                     out.write(await code_png(codes[0]))
             if args.sheet:
-                items = await sheet_items(codes)
+                pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 2)
+                items = sheet_items(codes, asyncio.get_running_loop(), pool)
                 title = code_request.campaign or (await caption(codes[0]) or [None])[0]
-                with tqdm(total=len(items), desc="printing", unit="code",
+                with tqdm(total=len(codes), desc="printing", unit="code",
                           file=sys.stderr) as bar:
                     def progress(done: int) -> None:
                         bar.update(done - bar.n)
                     pages = await asyncio.to_thread(write_sheet_pdf, items, args.sheet,
-                                                    title=title, progress=progress)
+                                                    title=title, progress=progress,
+                                                    count=len(codes))
+                pool.shutdown()
                 print(f"sheet: {args.sheet} ({pages} pages)")
     except ScrmError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

@@ -313,10 +313,15 @@ class CodeIssuer:
                 made = await asyncio.gather(
                     *(one(s if batch else None) for s in serials)
                 )
-                async with in_transaction():
-                    for code, source in made:
-                        await code.save()
-                        await CodeArtwork.create(code=code, source=source)
+                async with in_transaction() as tx:
+                    await Code.bulk_create([code for code, _ in made], using_db=tx)
+                    ids = dict(await Code.filter(scene__in=[c.scene for c, _ in made])
+                               .using_db(tx).values_list("scene", "id"))
+                    for code, _ in made:
+                        code.id = ids[code.scene]
+                    await CodeArtwork.bulk_create(
+                        [CodeArtwork(code_id=code.id, source=source) for code, source in made
+                         if source is not None], using_db=tx)
                 codes.extend(code for code, _ in made)
                 if progress is not None:
                     progress(len(made))
