@@ -8,6 +8,7 @@ deadline goes on after the reply (wechat-api.md §2.1, §5.2).
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import UTC, datetime
 
@@ -18,7 +19,7 @@ from wechatpy.replies import BaseReply
 from bot import keys
 from bot.errors import Forbidden, MissingSetting, PayloadTooLarge
 from bot.intake import Row
-from bot.pushes import MalformedPush, Push, classify, parse_body
+from bot.pushes import MalformedPush, Push, classify, guard, parse_body
 from bot.settings import Settings
 from bot.wxcrypto import CallbackCrypto, SignatureRejected
 
@@ -64,6 +65,19 @@ def query(request: web.Request, name: str) -> str:
     return request.query.get(name, "")
 
 
+ENCRYPT = re.compile(rb"<Encrypt><!\[CDATA\[([A-Za-z0-9+/=]{1,65536})\]\]></Encrypt>")
+
+
+def envelope_encrypt(body: bytes) -> object:
+    """The ciphertext of an encrypted push. The envelope's other fields are neither signed nor
+    used, so its usual shape is read without an XML parse; anything else is parsed in full."""
+    guard(body)
+    found = ENCRYPT.search(body)
+    if found is not None and body.lstrip().startswith(b"<xml>"):
+        return found.group(1).decode()
+    return parse_body(body).get("Encrypt")
+
+
 def unwrap(crypto: CallbackCrypto, request: web.Request, body: bytes,
            encrypted: bool) -> dict[str, object]:
     """The verified, decrypted fields of a push."""
@@ -73,8 +87,7 @@ def unwrap(crypto: CallbackCrypto, request: web.Request, body: bytes,
             raise SignatureRejected("plaintext pushes are refused: this account uses encryption")
         crypto.verify(request.query.get("signature"), timestamp, nonce)
         return parse_body(body)
-    envelope = parse_body(body)
-    encrypt = envelope.get("Encrypt")
+    encrypt = envelope_encrypt(body)
     if not isinstance(encrypt, str) or not encrypt:
         raise MalformedPush("an encrypted push must carry Encrypt")
     crypto.verify_encrypted(request.query.get("msg_signature"), timestamp, nonce, encrypt)

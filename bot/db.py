@@ -12,6 +12,7 @@ from typing import Any
 
 from aerich import Command
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 
 from models import MODEL_MODULES
 
@@ -22,11 +23,18 @@ def dialect(url: str) -> str:
     return "sqlite" if url.startswith("sqlite://") else "postgres"
 
 
+async def _no_reset(connection: Any) -> None:
+    """The service keeps no session state on a connection (no LISTEN, advisory locks or SET),
+    so asyncpg's reset query on every release is a round trip for nothing."""
+
+
 def tortoise_config(url: str) -> dict[str, Any]:
+    connection: str | dict[str, Any] = url
     if url.startswith("postgres://") or url.startswith("postgresql://"):
-        url = "asyncpg://" + url.split("://", 1)[1]
+        connection = expand_db_url("asyncpg://" + url.split("://", 1)[1])
+        connection["credentials"]["reset"] = _no_reset
     return {
-        "connections": {"default": url},
+        "connections": {"default": connection},
         "apps": {
             "models": {"models": [*MODEL_MODULES, "aerich.models"], "default_connection": "default"}
         },

@@ -82,7 +82,8 @@ class Dispatcher:
         handler = self.find(push.source, push.kind, scene_kind)
         reply = None
         if handler is not None:
-            reply = await asyncio.wait_for(self._call(handler, push), self.handler_timeout)
+            async with asyncio.timeout(self.handler_timeout):
+                reply = await self._call(handler, push)
         if push.interaction_id is not None:
             self.completions.submit(Done(push.interaction_id, push.prospect_id, push.code_id))
         return reply
@@ -104,7 +105,9 @@ class Dispatcher:
         """Starts processing; (True, reply) when it finished in `seconds`, else (False, None) and
         it goes on in the background."""
         task = self.start(push)
-        done, _ = await asyncio.wait({task}, timeout=max(seconds, 0))
+        if seconds <= 0:
+            return False, None
+        done, _ = await asyncio.wait({task}, timeout=seconds)
         if not done or task.cancelled() or task.exception() is not None:
             return False, None
         return True, task.result()

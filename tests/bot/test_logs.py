@@ -133,11 +133,17 @@ async def a_whole_flow(aiohttp_client: Any, app_settings: Any, wechat: Any, caps
         assert not any(secret in line for line in ours), secret
 
 
-def test_access_logger_scrubs_the_query(caplog: Any) -> None:
+@pytest.mark.parametrize("path, query", [
+    ("/wechat/wecom", f"msg_signature=abc&echostr=SECRETECHO&x={PHONE}"),
+    ("/admin/prospects", f"identity=phone:{PHONE}&access_token=SECRETECHO"),
+])
+def test_access_logger_scrubs_the_query(caplog: Any, path: str, query: str) -> None:
     class Request:
         remote = "127.0.0.1"
         method = "GET"
-        path_qs = f"/wechat/wecom?msg_signature=abc&echostr=SECRETECHO&x={PHONE}"
+
+    Request.path, Request.query_string = path, query  # type: ignore[attr-defined]
+    Request.path_qs = f"{path}?{query}"  # type: ignore[attr-defined]
 
     class Response:
         status = 200
@@ -147,4 +153,4 @@ def test_access_logger_scrubs_the_query(caplog: Any) -> None:
     with caplog.at_level(logging.INFO, logger="test.access"):
         AccessLogger(logger, "").log(Request(), Response(), 0.001)  # type: ignore[arg-type]
     line = caplog.records[-1].getMessage()
-    assert "SECRETECHO" not in line and PHONE not in line and "/wechat/wecom" in line
+    assert "SECRETECHO" not in line and PHONE not in line and path in line
