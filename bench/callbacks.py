@@ -65,6 +65,10 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--pushes", type=int, default=200_000, help="distinct pushes to prepare")
     top.add_argument("--seed", type=int, default=None)
     top.add_argument("--people", type=int, default=Mix.people, help="distinct openids")
+    top.add_argument("--mix", choices=["booth", "location"], default="booth",
+                     help="booth: text, SCAN and subscribe (handlers create prospects); "
+                          "location: LOCATION reports, which no handler acts on — the callback "
+                          "path alone")
     top.add_argument("--profile", action="store_true",
                      help="sample the service with py-spy during the measured run")
     return top
@@ -187,7 +191,8 @@ def bench(args: argparse.Namespace, scratch: Path, servers: list[Server], stamp:
     if profile:
         RESULTS.mkdir(exist_ok=True)
     print(f"preparing {args.pushes} pushes ...", flush=True)
-    pushes = generate(scratch / "pushes.txt", args.pushes, Mix(people=args.people), args.seed)
+    mix = Mix(people=args.people, location_only=args.mix == "location")
+    pushes = generate(scratch / "pushes.txt", args.pushes, mix, args.seed)
     database.create()
     try:
         flush(redis_url)

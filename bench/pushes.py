@@ -38,6 +38,7 @@ class Mix:
     retries: float = 0.05
     scenes: int = 40
     people: int = 20_000
+    location_only: bool = False  # every push a LOCATION report: no domain handler, no reply
 
 
 @dataclass
@@ -64,6 +65,9 @@ def _fields(index: int, openid: str, created: int, rng: random.Random, mix: Mix)
     head: dict[str, Any] = {"ToUserName": OA_ORIGINAL_ID, "FromUserName": openid,
                             "CreateTime": created}
     roll, scene = rng.random(), f"booth{rng.randrange(mix.scenes):03d}"
+    if mix.location_only:  # what an OA receives when a follower opens the chat
+        return {**head, "MsgType": "event", "Event": "LOCATION", "Latitude": "31.230416",
+                "Longitude": f"121.{473701 + index % 1000}", "Precision": "65.000000"}
     if roll < mix.text:
         return {**head, "MsgType": "text", "Content": f"{rng.choice(TEXTS)} #{index}",
                 "MsgId": 24_000_000_000_000_000 + index}

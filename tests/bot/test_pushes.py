@@ -131,3 +131,20 @@ def test_dedup_key_follows_wechats_retry_rules() -> None:
                                                                       "CreateTime": "9"})
     assert len(max(keys, key=len)) <= 191  # fits the column
 
+
+
+@pytest.mark.parametrize("xml", [
+    "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o1]]></FromUserName>"
+    "<CreateTime>1409304348</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+    "<Content><![CDATA[你好 <b> & ]]></Content><MsgId>6054768590064713728</MsgId></xml>",
+    "<xml><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[pic_photo_or_album]]></Event>"
+    "<SendPicsInfo><Count>2</Count><PicList><item><PicMd5Sum><![CDATA[a]]></PicMd5Sum></item>"
+    "<item><PicMd5Sum><![CDATA[b]]></PicMd5Sum></item></PicList></SendPicsInfo>"
+    "<EventKey></EventKey></xml>",
+    "<xml>\n  <MsgType>event</MsgType>\n  <Event>subscribe</Event>\n</xml>",
+])
+def test_fields_are_what_xmltodict_gives(xml: str) -> None:
+    """wechatpy reads pushes through xmltodict; the faster parse must give the same fields."""
+    import xmltodict
+
+    assert parse_body(xml.encode()) == xmltodict.parse(xml)["xml"]
