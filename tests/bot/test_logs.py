@@ -149,8 +149,28 @@ def test_access_logger_scrubs_the_query(caplog: Any, path: str, query: str) -> N
         status = 200
 
     logger = logging.getLogger("test.access")
-    logger.setLevel(logging.INFO)
-    with caplog.at_level(logging.INFO, logger="test.access"):
+    logger.setLevel(logging.DEBUG)
+    with caplog.at_level(logging.DEBUG, logger="test.access"):
         AccessLogger(logger, "").log(Request(), Response(), 0.001)  # type: ignore[arg-type]
     line = caplog.records[-1].getMessage()
     assert "SECRETECHO" not in line and PHONE not in line and path in line
+
+
+@pytest.mark.parametrize("path, status, logged", [
+    ("/wechat/oa", 200, False), ("/wechat/oa", 403, True), ("/admin/prospects", 200, True)])
+def test_answered_pushes_are_debug_lines(caplog: Any, path: str, status: int,
+                                         logged: bool) -> None:
+    class Request:
+        remote, method, query_string = "127.0.0.1", "POST", ""
+
+    Request.path = Request.path_qs = path  # type: ignore[attr-defined]
+
+    class Response:
+        pass
+
+    Response.status = status  # type: ignore[attr-defined]
+    logger = logging.getLogger("test.access.levels")
+    logger.setLevel(logging.INFO)
+    with caplog.at_level(logging.INFO, logger="test.access.levels"):
+        AccessLogger(logger, "").log(Request(), Response(), 0.001)  # type: ignore[arg-type]
+    assert bool(caplog.records) is logged
