@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,6 +27,7 @@ from handlers.scenes import Scenes
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+HEALTH_TIMEOUT = 2.0
 
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
@@ -70,8 +72,8 @@ async def healthz(request: web.Request) -> web.Response:
     checks: dict[str, str] = {}
     for name, probe in (("database", ping), ("store", request.app[keys.STORE].ping)):
         try:
-            checks[name] = "ok" if await probe() else "down"
-        except Exception as exc:
+            checks[name] = "ok" if await asyncio.wait_for(probe(), HEALTH_TIMEOUT) else "down"
+        except Exception as exc:  # a hung connection, too: a probe may not outlast its timeout
             checks[name] = f"down: {type(exc).__name__}"
     healthy = all(v == "ok" for v in checks.values())
     return web.json_response({"status": "ok" if healthy else "unavailable", **checks},
