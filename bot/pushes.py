@@ -61,11 +61,11 @@ def parse_body(body: bytes | str) -> dict[str, Any]:
 
 
 def element_fields(node: ElementTree.Element) -> Any:
-    """An element as xmltodict (which wechatpy parses with) would give it: text for a leaf, a
-    dict of children otherwise, a list for a repeated child, text stripped. The C parser is several times
-    faster; `guard` has already refused anything with a DTD, so no entity is ever expanded."""
+    """An element as xmltodict (which wechatpy parses with) would give it: stripped text for a
+    leaf, a dict of children otherwise, a list for a repeated child. The C parser is several
+    times faster; `guard` has already refused anything with a DTD, so no entity is expanded."""
     if len(node) == 0:
-        return node.text.strip() or None if node.text is not None else None
+        return (node.text.strip() or None) if node.text is not None else None
     fields: dict[str, Any] = {}
     for child in node:
         value = element_fields(child)
