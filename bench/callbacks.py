@@ -69,6 +69,8 @@ def parser() -> argparse.ArgumentParser:
                      help="booth: text, SCAN and subscribe (handlers create prospects); "
                           "location: LOCATION reports, which no handler acts on — the callback "
                           "path alone")
+    top.add_argument("--hello-uvloop", action="store_true",
+                     help="run the baseline on uvloop too (the service always is)")
     top.add_argument("--profile", action="store_true",
                      help="sample the service with py-spy during the measured run")
     return top
@@ -146,7 +148,8 @@ def run_service(args: argparse.Namespace, tool: str, pushes: PushFile, database:
 def run_hello(args: argparse.Namespace, tool: str, pushes: PushFile, env: dict[str, str],
               scratch: Path, servers: list[Server]) -> Phase:
     port = free_port()
-    hello = Server("hello-world", [sys.executable, "-m", "bench.hello", "--port", str(port)],
+    argv = [sys.executable, "-m", "bench.hello", "--port", str(port)]
+    hello = Server("hello-world", argv + (["--uvloop"] if args.hello_uvloop else []),
                    port, env, scratch / "hello.log")
     servers.append(hello)
     hello.wait_ready("/")

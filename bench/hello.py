@@ -19,11 +19,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.hello")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--uvloop", action="store_true", help="on libuv's loop, as the service")
     args = parser.parse_args()
     app = web.Application()
     app.router.add_get("/", hello)
     app.router.add_post("/wechat/oa", hello)
-    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
+    loop = None
+    if args.uvloop:
+        import uvloop
+
+        loop = uvloop.new_event_loop()
+    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None, loop=loop)
 
 
 if __name__ == "__main__":

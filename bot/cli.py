@@ -16,6 +16,8 @@ log = logging.getLogger("bot")
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import uvloop
+
     from bot.app import create_app
     from bot.logs import AccessLogger
 
@@ -23,8 +25,9 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(settings, worker=not args.no_worker)
     log.info("serving on http://%s:%d (worker %s)", args.host, args.port,
              "off" if args.no_worker else "on")
+    # libuv's event loop: the callback path spends much of its time in socket reads and writes
     web.run_app(app, host=args.host, port=args.port, access_log_class=AccessLogger,
-                print=None, shutdown_timeout=15)
+                print=None, shutdown_timeout=15, loop=uvloop.new_event_loop())
     return 0
 
 
