@@ -104,6 +104,9 @@ class Dispatcher:
     async def within(self, push: Push, seconds: float) -> tuple[bool, Any]:
         """Starts processing; (True, reply) when it finished in `seconds`, else (False, None) and
         it goes on in the background."""
+        if push.scene is None and self.find(push.source, push.kind, "none") is None:
+            await self.process(push)  # nothing to run: no task, no timer
+            return True, None
         task = self.start(push)
         if seconds <= 0:
             return False, None
