@@ -11,8 +11,6 @@ from bot.wechat.client import (
     TokenSource,
     WeChatHTTP,
     WeChatTransportError,
-    mask_phone,
-    redact,
 )
 from bot.wechat.mp import MiniProgramAPI
 from bot.wechat.oa import OfficialAccountAPI
@@ -31,8 +29,6 @@ __all__ = [
     "WeChatTransportError",
     "WeComAPI",
     "WeComToken",
-    "mask_phone",
-    "redact",
 ]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from typing import Any, Literal, Protocol, overload
 
@@ -19,33 +18,11 @@ import aiohttp
 from yarl import URL
 
 from bot.errors import InvalidCredential, WeChatAPIError, wechat_error
+from bot.logs import scrub
 
 log = logging.getLogger("bot.wechat")
 
 JSONDict = dict[str, Any]
-
-_SECRET_PARAMS = re.compile(
-    r"\b(access_token|secret|corpsecret|js_code|code|session_key)=[^&\s'\"]+", re.IGNORECASE
-)
-_PHONE = re.compile(r"(?<!\d)(\d{3})\d{4}(\d{4})(?!\d)")
-
-
-def redact(text: str) -> str:
-    """A text safe for a log line: credentials in URLs hidden, phone numbers masked."""
-    return mask_phones(_SECRET_PARAMS.sub(r"\1=***", text))
-
-
-def mask_phone(phone: str) -> str:
-    """138****8000: enough to recognise a number, not enough to call it."""
-    digits = phone.strip()
-    if len(digits) < 7:
-        return "*" * len(digits)
-    return f"{digits[:3]}****{digits[-4:]}"
-
-
-def mask_phones(text: str) -> str:
-    return _PHONE.sub(r"\1****\2", text)
-
 
 class WeChatTransportError(WeChatAPIError):
     """No usable answer: a timeout, a failed connection, a non-200 status or an unreadable body.
@@ -131,7 +108,7 @@ class WeChatHTTP:
             reason = f"timed out after {self.timeout.total}s"
             raise WeChatTransportError(reason, path=path) from None
         except aiohttp.ClientError as exc:
-            reason = redact(f"{type(exc).__name__}: {exc}")
+            reason = scrub(f"{type(exc).__name__}: {exc}")
             log.warning("%s %s failed: %s", method, path, reason)
             raise WeChatTransportError(reason, path=path) from None
         elapsed = (time.monotonic() - started) * 1000
@@ -146,7 +123,7 @@ class WeChatHTTP:
         errcode = result.get("errcode")
         log.debug("%s %s -> errcode %s in %.0fms", method, path, errcode, elapsed)
         if errcode is not None and _int(errcode) != 0:
-            raise wechat_error(_int(errcode), redact(str(result.get("errmsg", ""))), path=path)
+            raise wechat_error(_int(errcode), scrub(str(result.get("errmsg", ""))), path=path)
         if raw:
             raise WeChatTransportError(f"expected an image, got {content_type or 'no type'}",
                                        path=path, http_status=status)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from bot.privacy import mask_phone
 from bot.settings import Settings
-from bot.wechat.client import JSONDict, TokenSource, WeChatHTTP, WeChatTransportError, mask_phone
+from bot.wechat.client import JSONDict, TokenSource, WeChatHTTP, WeChatTransportError
 
 log = logging.getLogger("bot.wechat")
 

@@ -22,9 +22,11 @@ from bot.errors import (
     SystemBusy,
     WeChatAPIError,
 )
+from bot.logs import scrub as redact
+from bot.privacy import mask_phone
 from bot.sandbox import Sandbox
 from bot.store import MemoryStore, Store
-from bot.wechat import WeChat, WeChatHTTP, WeChatTransportError, mask_phone, redact
+from bot.wechat import WeChat, WeChatHTTP, WeChatTransportError
 from tests.conftest import base_settings
 
 QR = "/cgi-bin/qrcode/create"
