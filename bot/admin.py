@@ -167,9 +167,14 @@ async def list_opportunities(request: web.Request) -> web.Response:
     if "salesperson_id" in request.query:
         query = query.filter(salesperson_id=positive_id(request.query["salesperson_id"],
                                                         "salesperson_id"))
+    opportunities = await query.limit(500)
+    first_message: dict[int, OutboundMessage] = {}
+    for message in await OutboundMessage.filter(
+            opportunity_id__in=[o.id for o in opportunities]).order_by("-id"):
+        first_message[message.opportunity_id] = message  # type: ignore[attr-defined]
     found = []
-    for opportunity in await query.limit(500):
-        message = await OutboundMessage.filter(opportunity_id=opportunity.id).order_by("id").first()
+    for opportunity in opportunities:
+        message = first_message.get(opportunity.id)
         found.append({
             "id": opportunity.id, "prospect_id": opportunity.prospect_id,  # type: ignore[attr-defined]
             "salesperson_id": opportunity.salesperson_id,  # type: ignore[attr-defined]
