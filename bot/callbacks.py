@@ -95,18 +95,19 @@ def unwrap(crypto: CallbackCrypto, request: web.Request, body: bytes,
 
 
 async def receive(request: web.Request, source: str, fields: dict[str, object],
-                  started: float) -> tuple[bool, object]:
-    """Stores the push once; returns (finished in time, the handler's reply)."""
+                  started: float) -> object:
+    """Stores the push once; returns the handler's reply if it came within the deadline."""
     app = request.app
     push: Push = classify(source, fields)
     stored = await app[keys.INTERACTIONS].save(Row(
         source=source, kind=push.kind, dedup_key=push.dedup_key, actor=push.actor,
         scene=push.scene, payload=push.fields, received_at=datetime.now(UTC)))
     if not stored.created:
-        return True, None  # a retry of a push we have: acknowledged, not processed again
+        return None  # a retry of a push we have: acknowledged, not processed again
     push.interaction_id = stored.interaction_id
     remaining = app[keys.SETTINGS].callback_deadline - (time.monotonic() - started)
-    return await app[keys.DISPATCHER].within(push, remaining)
+    _, reply = await app[keys.DISPATCHER].within(push, remaining)
+    return reply
 
 
 def as_json(xml: str) -> str:
@@ -137,7 +138,7 @@ async def oa(request: web.Request) -> web.StreamResponse:
     body = await read_body(request, request.app[keys.SETTINGS].max_callback_body)
     encrypted = query(request, "encrypt_type") == "aes"
     fields = unwrap(crypto, request, body, encrypted)
-    _, reply = await receive(request, "oa", fields, started)
+    reply = await receive(request, "oa", fields, started)
     json_format = body.lstrip().startswith(b"{")  # the account pushes JSON: reply in JSON
     text = render(reply, crypto, encrypted, query(request, "nonce"), json_format)
     if text is None:
@@ -156,7 +157,7 @@ async def wecom(request: web.Request) -> web.StreamResponse:
         return web.Response(text=crypto.decrypt(echostr))
     body = await read_body(request, request.app[keys.SETTINGS].max_callback_body)
     fields = unwrap(crypto, request, body, encrypted=True)
-    _, reply = await receive(request, "wecom", fields, started)
+    reply = await receive(request, "wecom", fields, started)
     xml = render(reply, crypto, True, nonce)
     return web.Response(text=xml or "", content_type="application/xml" if xml else "text/plain")
 
