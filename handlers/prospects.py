@@ -28,11 +28,19 @@ class Prospects:
             return self.sealer.digest(normalize_phone(value))
         return value
 
-    async def find(self, kind: IdentityKind | str, value: str) -> int | None:
-        key = (str(kind), self.lookup_value(kind, value))
+    def _sealed(self, kind: IdentityKind | str, value: str) -> str | None:
+        return self.sealer.seal(normalize_phone(value)) if kind == IdentityKind.PHONE else None
+
+    def _cached(self, key: tuple[str, str]) -> int | None:
         if key in self._cache:
             self._cache.move_to_end(key)
             return self._cache[key]
+        return None
+
+    async def find(self, kind: IdentityKind | str, value: str) -> int | None:
+        key = (str(kind), self.lookup_value(kind, value))
+        if (cached := self._cached(key)) is not None:
+            return cached
         identity = await Identity.get_or_none(kind=key[0], value=key[1])
         if identity is None:
             return None
@@ -44,11 +52,9 @@ class Prospects:
         """The prospect with this identity, created when nobody has it yet. Concurrent calls
         share one batch (see handlers.resolver)."""
         key = (str(kind), self.lookup_value(kind, value))
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        sealed = self.sealer.seal(normalize_phone(value)) if kind == IdentityKind.PHONE else None
-        prospect_id = await self.resolver.resolve(key, sealed)
+        if (cached := self._cached(key)) is not None:
+            return cached
+        prospect_id = await self.resolver.resolve(key, self._sealed(kind, value))
         self._remember(key, prospect_id)
         return prospect_id
 
@@ -59,10 +65,9 @@ class Prospects:
         key = (str(kind), self.lookup_value(kind, value))
         if await self.find(kind, value) is not None:
             return False
-        sealed = self.sealer.seal(normalize_phone(value)) if kind == IdentityKind.PHONE else None
         try:
             await Identity.create(prospect_id=prospect_id, kind=key[0], value=key[1],
-                                  sealed=sealed)
+                                  sealed=self._sealed(kind, value))
         except IntegrityError:
             return False
         self._remember(key, prospect_id)
