@@ -14,12 +14,11 @@ from bot.app import Handler, read_json
 from bot.errors import BadRequest, Unauthorized
 from bot.intake import Row
 from bot.pushes import Push
-from miniprogram_api.sessions import Session, SessionSigner
+from miniprogram_api.sessions import SessionSigner
 
 log = logging.getLogger(__name__)
 ROOT: web.AppKey[web.Application] = web.AppKey("mp_root")
 SIGNER: web.AppKey[SessionSigner] = web.AppKey("mp_signer")
-SESSION: web.AppKey[Session] = web.AppKey("mp_session")  # never used as an app key; see below
 SESSION_KEY_TTL = 3 * 24 * 3600
 OPEN = {"/mp/login"}
 
