@@ -94,17 +94,16 @@ async def issue_codes(args: argparse.Namespace) -> int:
                 with open(args.png, "wb") as out:
                     out.write(await code_png(codes[0]))
             if args.sheet:
-                pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 2)
-                items = sheet_items(codes, asyncio.get_running_loop(), pool)
                 title = code_request.campaign or (await caption(codes[0]) or [None])[0]
-                with tqdm(total=len(codes), desc="printing", unit="code",
-                          file=sys.stderr) as bar:
+                with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool, tqdm(
+                        total=len(codes), desc="printing", unit="code", file=sys.stderr) as bar:
+                    items = sheet_items(codes, asyncio.get_running_loop(), pool)
+
                     def progress(done: int) -> None:
                         bar.update(done - bar.n)
                     pages = await asyncio.to_thread(write_sheet_pdf, items, args.sheet,
                                                     title=title, progress=progress,
                                                     count=len(codes))
-                pool.shutdown()
                 print(f"sheet: {args.sheet} ({pages} pages)")
     except ScrmError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
