@@ -99,14 +99,18 @@ async def receive(request: web.Request, source: str, fields: dict[str, object],
     """Stores the push once; returns the handler's reply if it came within the deadline."""
     app = request.app
     push: Push = classify(source, fields)
+    dispatcher = app[keys.DISPATCHER]
+    now = datetime.now(UTC)
+    acted_on = dispatcher.acts_on(push)
     stored = await app[keys.INTERACTIONS].save(Row(
         source=source, kind=push.kind, dedup_key=push.dedup_key, actor=push.actor,
-        scene=push.scene, payload=push.fields, received_at=datetime.now(UTC)))
-    if not stored.created:
-        return None  # a retry of a push we have: acknowledged, not processed again
+        scene=push.scene, payload=push.fields, received_at=now,
+        processed_at=None if acted_on else now))
+    if not stored.created or not acted_on:
+        return None  # a retry of a push we have, or nothing to do: acknowledged
     push.interaction_id = stored.interaction_id
     remaining = app[keys.SETTINGS].callback_deadline - (time.monotonic() - started)
-    _, reply = await app[keys.DISPATCHER].within(push, remaining)
+    _, reply = await dispatcher.within(push, remaining)
     return reply
 
 

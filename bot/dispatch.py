@@ -101,12 +101,14 @@ class Dispatcher:
             log.error("processing %s failed; it will be retried", task.get_name(),
                       exc_info=task.exception())
 
+    def acts_on(self, push: Push) -> bool:
+        """False for a push without a scene that no handler takes: it is stored as processed and
+        nothing runs (a push with a scene needs the scene's kind looked up first)."""
+        return push.scene is not None or self.find(push.source, push.kind, "none") is not None
+
     async def within(self, push: Push, seconds: float) -> tuple[bool, Any]:
         """Starts processing; (True, reply) when it finished in `seconds`, else (False, None) and
         it goes on in the background."""
-        if push.scene is None and self.find(push.source, push.kind, "none") is None:
-            await self.process(push)  # nothing to run: no task, no timer
-            return True, None
         task = self.start(push)
         if seconds <= 0:
             return False, None

@@ -22,7 +22,8 @@ from tortoise.transactions import in_transaction
 from models import Interaction
 
 log = logging.getLogger(__name__)
-COLUMNS = ("source", "kind", "dedup_key", "actor", "scene", "payload", "received_at", "attempts")
+COLUMNS = ("source", "kind", "dedup_key", "actor", "scene", "payload", "received_at",
+           "processed_at", "attempts")
 
 
 @dataclass
@@ -34,6 +35,7 @@ class Row:
     scene: str | None
     payload: dict[str, Any]
     received_at: datetime
+    processed_at: datetime | None = None  # set for a push no handler acts on: nothing left to do
 
 
 @dataclass
@@ -116,23 +118,51 @@ class InteractionWriter(Batcher):
         return results
 
 
+# PostgreSQL: one statement text whatever the batch size, so it is parsed and planned once per
+# connection; a single statement commits on its own, so no BEGIN/COMMIT round trips around it.
+INSERT_PG = (
+    'INSERT INTO "{table}" ("source","kind","dedup_key","actor","scene","payload","received_at",'
+    '"processed_at","attempts") '
+    "SELECT s, k, d, a, c, p::jsonb, r, f, 0 FROM unnest($1::text[], $2::text[], $3::text[], "
+    "$4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[]) "
+    "AS v(s, k, d, a, c, p, r, f) "
+    'ON CONFLICT ("source","dedup_key") DO NOTHING RETURNING "id","source","dedup_key"')
+
+
+def _json(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
 async def insert_new(rows: list[Row]) -> dict[tuple[str, str], int]:
     """One INSERT for all rows; returns the ids of those that were not there yet."""
     conn = connections.get("default")
-    postgres = conn.capabilities.dialect == "postgres"
-    values: list[Any] = []
-    for row in rows:
-        payload = json.dumps(row.payload, ensure_ascii=False, separators=(",", ":"))
-        received = row.received_at if postgres else row.received_at.isoformat(" ")
-        values.extend([row.source, row.kind, row.dedup_key, row.actor, row.scene, payload,
-                       received, 0])
     table = Interaction._meta.db_table
-    columns = ",".join(f'"{c}"' for c in COLUMNS)
-    sql = (f'INSERT INTO "{table}" ({columns})'
-           f" VALUES {placeholders(postgres, len(rows), len(COLUMNS), {5: '::jsonb'})}"
-           f' ON CONFLICT ("source", "dedup_key") DO NOTHING RETURNING "id", "source", "dedup_key"')
-    async with in_transaction() as tx:
-        returned = await tx.execute_query_dict(sql, values)
+    if conn.capabilities.dialect == "postgres":
+        columns: list[list[Any]] = [[], [], [], [], [], [], [], []]
+        source, kind, key, actor, scene, payload, received, processed = columns
+        for row in rows:
+            source.append(row.source)
+            kind.append(row.kind)
+            key.append(row.dedup_key)
+            actor.append(row.actor)
+            scene.append(row.scene)
+            payload.append(_json(row.payload))
+            received.append(row.received_at)
+            processed.append(row.processed_at)
+        returned = await conn.execute_query_dict(INSERT_PG.format(table=table), columns)
+    else:
+        values: list[Any] = []
+        for row in rows:
+            values.extend([row.source, row.kind, row.dedup_key, row.actor, row.scene,
+                           _json(row.payload), row.received_at.isoformat(" "),
+                           row.processed_at and row.processed_at.isoformat(" "), 0])
+        names = ",".join(f'"{c}"' for c in COLUMNS)
+        sql = (f'INSERT INTO "{table}" ({names})'
+               f" VALUES {placeholders(False, len(rows), len(COLUMNS))}"
+               f' ON CONFLICT ("source", "dedup_key") DO NOTHING'
+               f' RETURNING "id", "source", "dedup_key"')
+        async with in_transaction() as tx:
+            returned = await tx.execute_query_dict(sql, values)
     return {(r["source"], r["dedup_key"]): int(r["id"]) for r in returned}
 
 
@@ -151,23 +181,36 @@ class CompletionWriter(Batcher):
         super().__init__("completions", max_batch)
 
     async def flush(self, items: list[Done]) -> list[None]:
-        postgres = connections.get("default").capabilities.dialect == "postgres"
+        conn = connections.get("default")
+        table = Interaction._meta.db_table
         now = datetime.now(UTC)
+        if conn.capabilities.dialect == "postgres":
+            ids, prospects, codes = [], [], []
+            for done in items:
+                ids.append(done.interaction_id)
+                prospects.append(done.prospect_id)
+                codes.append(done.code_id)
+            await conn.execute_query(UPDATE_PG.format(table=table), [ids, prospects, codes, now])
+            return [None] * len(items)
         values: list[Any] = []
         for done in items:
             values += [done.interaction_id, done.prospect_id, done.code_id]
-        values.append(now if postgres else now.isoformat(" "))  # last: "?" count in text order
-        rows = placeholders(postgres, len(items), 3, {0: "::bigint", 1: "::int", 2: "::int"})
-        table = Interaction._meta.db_table
+        values.append(now.isoformat(" "))  # last: "?" count in text order
         async with in_transaction() as tx:
             await tx.execute_query(
-                f"WITH v(id, p, c) AS (VALUES {rows}) "
-                f'UPDATE "{table}" SET "processed_at" = {f"${len(values)}" if postgres else "?"}, '
-                f'"claimed_until" = NULL, '
+                f"WITH v(id, p, c) AS (VALUES {placeholders(False, len(items), 3)}) "
+                f'UPDATE "{table}" SET "processed_at" = ?, "claimed_until" = NULL, '
                 f'"prospect_id" = COALESCE(v.p, "{table}"."prospect_id"), '
                 f'"code_id" = COALESCE(v.c, "{table}"."code_id") '
                 f'FROM v WHERE "{table}"."id" = v.id', values)
         return [None] * len(items)
+
+
+UPDATE_PG = (
+    'UPDATE "{table}" SET "processed_at" = $4, "claimed_until" = NULL, '
+    '"prospect_id" = COALESCE(v.p, "{table}"."prospect_id"), '
+    '"code_id" = COALESCE(v.c, "{table}"."code_id") '
+    'FROM unnest($1::bigint[], $2::int[], $3::int[]) AS v(id, p, c) WHERE "{table}"."id" = v.id')
 
 
 def placeholders(postgres: bool, rows: int, columns: int,

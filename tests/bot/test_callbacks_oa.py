@@ -661,6 +661,20 @@ async def test_slow_work_is_answered_in_time_and_finishes_after(aiohttp_client, 
     assert done.prospect_id == (await Prospect.get()).id
 
 
+async def test_a_push_no_handler_takes_is_stored_processed_in_one_write(client, monkeypatch):
+    dispatcher = client.app[keys.DISPATCHER]
+    assert dispatcher.find("oa", "event.location", "none") is None
+    marked: list[object] = []
+    monkeypatch.setattr(client.app[keys.COMPLETIONS], "submit", marked.append)
+    query, body = oa_request(oa_fields(MsgType="event", Event="LOCATION", Latitude="31.2",
+                                       Longitude="121.5", Precision="30"))
+    response = await client.post("/wechat/oa", params=query, data=body)
+    assert response.status == 200 and await response.text() == "success"
+    row = await Interaction.get()
+    assert row.kind == "event.location" and row.processed_at == row.received_at
+    assert marked == []  # no second write to mark it
+
+
 async def test_a_failing_handler_still_answers_success(client):
     dispatcher = client.app[keys.DISPATCHER]
 

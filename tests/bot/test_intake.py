@@ -86,6 +86,13 @@ async def test_rows_read_back_as_written(db):
     assert (stored.scene, stored.attempts, stored.processed_at) == ("booth1", 0, None)
 
 
+async def test_a_row_can_be_stored_already_processed(db):
+    when = datetime(2024, 4, 26, 7, 0, 45, tzinfo=UTC)
+    await insert_new([row("done", received_at=when, processed_at=when), row("todo")])
+    done, todo = await Interaction.get(dedup_key="done"), await Interaction.get(dedup_key="todo")
+    assert done.processed_at == when and todo.processed_at is None
+
+
 async def test_a_large_batch_is_one_statement(db):
     rows = [row(f"k{i}") for i in range(300)]  # 2400 parameters in one statement
     assert len(await insert_new(rows)) == 300
