@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from xml.etree import ElementTree
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from wechatpy.events import ScanEvent, SubscribeScanEvent, TemplateSendJobFinishEvent
 from wechatpy.messages import TextMessage
 
-from bot.pushes import MalformedPush, classify, dedup_key, guard, parse_body
+from bot.pushes import (
+    MalformedPush,
+    classify,
+    dedup_key,
+    element_fields,
+    flat_fields,
+    guard,
+    parse_body,
+)
 from tests.bot.test_callbacks_oa import DECLARATIONS, MALFORMED
 
 TEXT = ("<xml>\n  <ToUserName><![CDATA[toUser]]></ToUserName>\n  <FromUserName><![CDATA[fromUser]]>"
@@ -148,3 +160,78 @@ def test_fields_are_what_xmltodict_gives(xml: str) -> None:
     import xmltodict
 
     assert parse_body(xml.encode()) == xmltodict.parse(xml)["xml"]
+
+
+# --- the fast reading of flat pushes ------------------------------------------------------------
+
+TRICKY = st.sampled_from(["]", "]]", "]]>", ">", "<", "&", "&amp;", "\r", "\r\n", "\n", " ",
+                          "\t", "\x01", "\x0b", "\ufffe", "<![CDATA[", "你好", "a", "0", "/"])
+CONTENT = st.lists(st.one_of(TRICKY, st.text(max_size=4)), max_size=6).map("".join)
+NAME = st.sampled_from(["ToUserName", "FromUserName", "CreateTime", "MsgType", "Content", "_x",
+                        "a1", "1a", "xml", "Event"])
+GAP = st.sampled_from(["", " ", "\n", "\r\n", "\t ", "x", "&amp;"])
+
+
+@st.composite
+def flat_documents(draw: st.DrawFn) -> str:
+    leaves = []
+    for _ in range(draw(st.integers(0, 5))):
+        name, content = draw(NAME), draw(CONTENT)
+        style = draw(st.sampled_from(["cdata", "plain", "empty", "twice"]))
+        if style == "cdata":
+            leaf = f"<{name}><![CDATA[{content}]]></{name}>"
+        elif style == "twice":
+            leaf = f"<{name}><![CDATA[{content}]]><![CDATA[{content}]]></{name}>"
+        elif style == "empty":
+            leaf = f"<{name}></{name}>"
+        else:
+            leaf = f"<{name}>{content}</{name}>"
+        leaves.append(draw(GAP) + leaf)
+    return "<xml>" + "".join(leaves) + draw(GAP) + "</xml>"
+
+
+def parsed_by_expat(text: str) -> object:
+    try:
+        root = ElementTree.fromstring(text.encode())
+    except ElementTree.ParseError:
+        return "refused"
+    return element_fields(root)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(flat_documents())
+def test_flat_reading_agrees_with_the_xml_parser(text: str) -> None:
+    fields = flat_fields(text)
+    if fields is not None:  # read fast: exactly what the parser gives
+        assert fields == parsed_by_expat(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["ToUserName", "Content", "MsgId", "Event"]),
+                          st.text(alphabet=st.characters(codec="utf-8", exclude_characters="]\r",
+                                                         exclude_categories=["Cs", "Cc"]),
+                                  max_size=20)), min_size=1, max_size=6))
+def test_what_wechat_sends_is_read_fast(leaves: list[tuple[str, str]]) -> None:
+    """CDATA leaves of any text without `]` or CR: the fast path takes them all."""
+    text = "<xml>" + "".join(f"<{n}><![CDATA[{v}]]></{n}>" for n, v in leaves) + "</xml>"
+    if "\ufffe" in text or "\uffff" in text:
+        return
+    fields = flat_fields(text)
+    assert fields is not None and fields == parsed_by_expat(text)
+
+
+@pytest.mark.parametrize("text", [
+    "<xml></xml>", "<xml> </xml>", "<xml><a>1</a>x</xml>", "<xml><a><b>1</b></a></xml>",
+    "<xml><a>x &amp; y</a></xml>", "<xml><a>1\r\n2</a></xml>", "<xml><a/></xml>",
+    "<root><a>1</a></root>", "<xml><a>1</b></xml>", "<xml><a><![CDATA[x]]>]]></a></xml>",
+])
+def test_anything_else_is_left_to_the_xml_parser(text: str) -> None:
+    assert flat_fields(text) is None
+
+
+def test_a_typical_push_is_read_fast() -> None:
+    text = ("<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o1]]>"
+            "</FromUserName><CreateTime>1409304348</CreateTime><MsgType><![CDATA[event]]>"
+            "</MsgType><Event><![CDATA[subscribe]]></Event><EventKey><![CDATA[qrscene_x]]>"
+            "</EventKey><Ticket><![CDATA[t]]></Ticket></xml>")
+    assert flat_fields(text) == parsed_by_expat(text) == parse_body(text)
