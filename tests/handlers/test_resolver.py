@@ -47,15 +47,13 @@ async def test_a_race_lost_to_another_process_uses_the_winner(db: str) -> None:
     winner = await Prospect.create()
     await Identity.create(prospect=winner, kind="oa_openid", value="taken")
     # Simulate the other process claiming the identity between our SELECT and our INSERT.
-    from tortoise.transactions import in_transaction
-
-    async with in_transaction() as tx:
-        won = await IdentityResolver._create(tx, [("oa_openid", "taken"), ("oa_openid", "new")],
-                                             {("oa_openid", "taken"): None,
-                                              ("oa_openid", "new"): None})
+    won = await IdentityResolver._create([("oa_openid", "taken"), ("oa_openid", "new")],
+                                         {("oa_openid", "taken"): None, ("oa_openid", "new"): None})
     assert won[("oa_openid", "taken")] == winner.id
-    assert await Prospect.all().count() == 2  # the winner and the new one; the orphan is gone
-    assert await Identity.filter(value="new").count() == 1
+    assert await Prospect.all().count() == 2  # the winner and the new one; no orphan
+    new = await Identity.get(value="new")
+    assert won[("oa_openid", "new")] == new.prospect_id  # type: ignore[attr-defined]
+    assert await Prospect.filter(id=won[("oa_openid", "new")]).exists()
 
 
 async def test_a_failing_batch_fails_its_waiters(resolver: IdentityResolver,
