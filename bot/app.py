@@ -111,7 +111,7 @@ def create_app(settings: Settings, *, worker: bool = True, auto_migrate: bool | 
 
     async def pipeline(app: web.Application) -> AsyncIterator[None]:
         app[keys.INTERACTIONS] = InteractionWriter()
-        app[keys.COMPLETIONS] = CompletionWriter()
+        app[keys.COMPLETIONS] = CompletionWriter(linger=settings.completion_linger)
         deps = {"settings": settings, "store": app[keys.STORE], "wechat": app[keys.WECHAT],
                 "prospects": app[keys.PROSPECTS], "sealer": app[keys.SEALER],
                 "attribution": Attribution(app[keys.STORE])}

@@ -49,6 +49,7 @@ class Settings:
     max_callback_body: int = 64 * 1024
     timestamp_tolerance: int = 300
     recovery_after: float = 30.0
+    completion_linger: float = 0.1  # seconds processed marks wait to share an UPDATE
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

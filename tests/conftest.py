@@ -62,6 +62,7 @@ def base_settings(**overrides: object) -> Settings:
         admin_token=Secret(ADMIN_TOKEN),
         secret_key=Secret("test-secret-key-0123456789abcdef"),
         public_url="http://scrm.test",
+        completion_linger=0.005,  # tests wait for processed marks: keep them prompt
     )
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -189,3 +189,25 @@ async def test_two_writers_racing_store_one_row(db):
         await second.stop()
     assert sum(r.created for r in results) == 4
     assert await Interaction.all().count() == 4
+
+
+async def test_completions_linger_to_share_one_update(db, monkeypatch):
+    ids = await insert_new([row(f"l{i}") for i in range(6)])
+    completions = CompletionWriter(linger=0.05)
+    flushed: list[int] = []
+    real = completions.flush
+
+    async def counting(items):  # type: ignore[no-untyped-def]
+        flushed.append(len(items))
+        return await real(items)
+
+    monkeypatch.setattr(completions, "flush", counting)
+    try:
+        for interaction_id in ids.values():  # one at a time, as handlers finish
+            completions.submit(Done(interaction_id, None, None))
+            await asyncio.sleep(0.001)
+        await completions.stop()
+    finally:
+        await completions.stop()
+    assert flushed == [6]
+    assert await Interaction.filter(processed_at__isnull=False).count() == 6

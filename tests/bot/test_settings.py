@@ -55,7 +55,8 @@ def test_every_variable_of_the_contract_is_read() -> None:
         assert isinstance(value, Secret) and value == ENV[name]
     # every field the environment can set was set from it
     read = {f.name for f in fields(Settings)} - {"callback_deadline", "max_callback_body",
-                                                 "timestamp_tolerance", "recovery_after"}
+                                                 "timestamp_tolerance", "recovery_after",
+                                                 "completion_linger"}
     assert {f"SCRM_{name.upper()}" for name in read} == set(ENV)
 
 
