@@ -13,16 +13,18 @@ senders are new), plus ~5 % retries — byte-identical copies of a push sent jus
 be answered 200 and not stored again. The service does its whole path: verify + decrypt + parse +
 dedup + durable store + its handlers (prospect binding) + reply (encrypted for events).
 
-The run creates its own database (an existing one is refused) and runs `python -m bot migrate`;
+The run creates its own database (an existing one is refused), runs `python -m bot migrate` and
+puts in the booth codes the pushes scan and a history of earlier followers (bench/seed.py);
 flushes the Redis DB number it is given (`--redis none`: the in-process store; the default on
 SQLite); starts `python -m bot serve` (one process, its access log on, WeChat roots at a closed
-port) and `python -m bench.hello` (one process, no access log) in turn; drives each with the same
-load generator and connection count: wrk with bench/pushes.lua when installed (one thread),
-else `python -m bench.load`. Each takes the other core of a 2-core machine. Then it checks that
-every distinct push was stored exactly once, prints a table with PASS/FAIL for the targets of
-issue 2 (>= 25 % of hello-world's req/s on PostgreSQL, p99 < 50 ms at 50 connections, < 150 MB),
-writes bench/results/callbacks-<time>.json, drops the database and stops every process, also on
-Ctrl-C. Exit status 0 only when every check passes. Traffic stays on 127.0.0.1.
+port) and `python -m bench.hello` (one process, no access log) in turn; drives each with the
+same load generator and connection count: wrk with bench/pushes.lua when installed (one
+thread), else `python -m bench.load`. Each takes the other core of a 2-core machine. Then it
+checks that every distinct push was stored exactly once, prints a table with PASS/FAIL for the
+targets of issue 2 (>= 25 % of hello-world's req/s on PostgreSQL, p99 < 50 ms at 50
+connections, < 150 MB), writes bench/results/callbacks-<time>.json, drops the database and
+stops every process, also on Ctrl-C. Exit status 0 only when every check passes. Traffic stays
+on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from bench.databases import Database
 from bench.processes import ROOT, Server, free_port, machine_cpu_seconds, postgres_cpu_seconds
 from bench.pushes import OA_AES_KEY, OA_APPID, OA_TOKEN, Mix, PushFile, generate
 from bench.report import RESULTS, Check, Phase, Result
+from bench.seed import seed
 
 FRESH_FOR = 300  # seconds a signed push stays acceptable (the service's timestamp tolerance)
 
@@ -65,6 +68,9 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--pushes", type=int, default=200_000, help="distinct pushes to prepare")
     top.add_argument("--seed", type=int, default=None)
     top.add_argument("--people", type=int, default=Mix.people, help="distinct openids")
+    top.add_argument("--history", type=int, default=20_000,
+                     help="earlier followers in the database before the run, with 5 processed "
+                          "pushes each (0: start empty); see bench/seed.py")
     top.add_argument("--mix", choices=["booth", "location"], default="booth",
                      help="booth: text, SCAN and subscribe (handlers create prospects); "
                           "location: LOCATION reports, which no handler acts on — the callback "
@@ -126,6 +132,11 @@ def run_service(args: argparse.Namespace, tool: str, pushes: PushFile, database:
                              capture_output=True, text=True, timeout=120, check=False)
     if migrate.returncode != 0:
         raise RuntimeError(f"python -m bot migrate failed:\n{migrate.stdout}{migrate.stderr}")
+    seed(database, Mix.scenes, args.history)
+    queries = (("stored", "SELECT count(*) FROM interaction"),
+               ("processed", "SELECT count(*) FROM interaction WHERE processed_at IS NOT NULL"),
+               ("prospects", "SELECT count(*) FROM prospect"))
+    before = {name: database.scalar(sql) for name, sql in queries}
     port = free_port()
     service = Server("service", [sys.executable, "-m", "bot", "serve", "--port", str(port)],
                      port, env, scratch / "service.log")
@@ -137,11 +148,8 @@ def run_service(args: argparse.Namespace, tool: str, pushes: PushFile, database:
                     profile=profile)
     service.stop()  # graceful: in-flight requests finish, batches flush
     counts = {"sent": phase.issued, "distinct": pushes.distinct(0, phase.issued)}
-    for name, sql in (("stored", "SELECT count(*) FROM interaction"),
-                      ("processed", "SELECT count(*) FROM interaction"
-                                    " WHERE processed_at IS NOT NULL"),
-                      ("prospects", "SELECT count(*) FROM prospect")):
-        counts[name] = database.scalar(sql)
+    for name, sql in queries:  # what the run added
+        counts[name] = database.scalar(sql) - before[name]
     return phase, counts, service.problems()
 
 
