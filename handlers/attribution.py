@@ -7,6 +7,7 @@ booth team in turns, each member up to a daily cap, and to a backup member when 
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 from tortoise.transactions import in_transaction
@@ -25,8 +26,26 @@ def day_start(now: datetime | None = None) -> datetime:
 
 
 class Attribution:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, code_ttl: float = 60.0) -> None:
         self.store = store
+        self.code_ttl = code_ttl  # as long as scenes are cached (handlers.scenes)
+        self._codes: dict[int, tuple[float, Code | None, list[str]]] = {}
+
+    async def code(self, code_id: int) -> tuple[Code | None, list[str]]:
+        """The code and the tags a scan of it gives (a partner code adds the partner's), cached
+        briefly: codes are created, rarely changed."""
+        hit = self._codes.get(code_id)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1], hit[2]
+        code = await Code.get_or_none(id=code_id)
+        tags = list(code.tags) if code is not None else []
+        if code is not None and code.partner_id is not None:  # type: ignore[attr-defined]
+            partner = await Partner.get_or_none(id=code.partner_id)  # type: ignore[attr-defined]
+            tags += partner.tags if partner else []
+        if len(self._codes) > 10_000:
+            self._codes.clear()
+        self._codes[code_id] = (time.monotonic() + self.code_ttl, code, tags)
+        return code, tags
 
     async def touch(self, code_id: int | None, prospect_id: int,
                     member: str | None = None) -> Code | None:
@@ -35,25 +54,21 @@ class Attribution:
         own the prospect rather than whoever's turn it would be."""
         if code_id is None:
             return None
-        code = await Code.get_or_none(id=code_id)
+        code, tags = await self.code(code_id)
         if code is None:
             return None
-        tags = list(code.tags)
-        if code.partner_id is not None:  # type: ignore[attr-defined]
-            partner = await Partner.get_or_none(id=code.partner_id)  # type: ignore[attr-defined]
-            tags += partner.tags if partner else []
+        # Every change only adds (tags) or fills what is empty (first code, partner, owner), so
+        # a prospect that already has it all needs no lock and no write: a repeated scan.
+        prospect = await Prospect.get(id=prospect_id)
+        if prospect.owner_id is not None and not _changes(prospect, code, tags):  # type: ignore[attr-defined]
+            return code
         async with in_transaction():
             prospect = await Prospect.select_for_update().get(id=prospect_id)
-            changed: list[str] = []
-            merged = list(dict.fromkeys([*prospect.tags, *tags]))
-            if merged != prospect.tags:
-                prospect.tags, changed = merged, [*changed, "tags"]
-            if prospect.first_code_id is None:  # type: ignore[attr-defined]
-                prospect.first_code_id = code.id  # type: ignore[attr-defined]
-                changed.append("first_code_id")
-            if prospect.partner_id is None and code.partner_id is not None:  # type: ignore[attr-defined]
-                prospect.partner_id = code.partner_id  # type: ignore[attr-defined]
-                changed.append("partner_id")
+            changed = _changes(prospect, code, tags)
+            owner = code.salesperson_id  # type: ignore[attr-defined]
+            if prospect.owner_id is None and owner is not None:  # type: ignore[attr-defined]
+                prospect.owner_id, prospect.owner_assigned_at = owner, datetime.now(UTC)  # type: ignore[attr-defined]
+                changed += ["owner_id", "owner_assigned_at"]
             if changed:
                 await prospect.save(update_fields=changed)
         if prospect.owner_id is None:  # type: ignore[attr-defined]
@@ -98,6 +113,21 @@ class Attribution:
             if best is None or rank < best:
                 best = rank
         return best[2] if best is not None else backup_id
+
+
+def _changes(prospect: Prospect, code: Code, tags: list[str]) -> list[str]:
+    """Applies the code's tags, first code and partner to the prospect; the fields changed."""
+    changed: list[str] = []
+    merged = list(dict.fromkeys([*prospect.tags, *tags]))
+    if merged != prospect.tags:
+        prospect.tags, changed = merged, [*changed, "tags"]
+    if prospect.first_code_id is None:  # type: ignore[attr-defined]
+        prospect.first_code_id = code.id  # type: ignore[attr-defined]
+        changed.append("first_code_id")
+    if prospect.partner_id is None and code.partner_id is not None:  # type: ignore[attr-defined]
+        prospect.partner_id = code.partner_id  # type: ignore[attr-defined]
+        changed.append("partner_id")
+    return changed
 
 
 def welcome_text(code: Code | None, default: str = DEFAULT_WELCOME) -> str:

@@ -103,6 +103,29 @@ async def test_the_same_scan_twice_changes_nothing_more(client, wechat):
     assert (prospect.tags, prospect.owner_id) == (["名片"], ids["wang"])
 
 
+async def test_a_repeated_scan_takes_no_lock_and_writes_nothing(client, wechat, monkeypatch):
+    import handlers.attribution
+
+    ids = await people()
+    code = await issue(client, kind="salesperson", channel="oa", salesperson_id=ids["wang"],
+                       tags=["名片"])
+    openid, _ = await scan(client, wechat, code)
+    await settled(1)
+    locked: list[object] = []
+    real = handlers.attribution.in_transaction
+
+    def counting(*args: object, **kwargs: object) -> object:
+        locked.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(handlers.attribution, "in_transaction", counting)
+    await scan(client, wechat, code, openid)
+    rows = await settled(2)
+    assert rows[1].code_id == code["id"] and locked == []
+    prospect = await prospect_of("oa", openid)
+    assert (prospect.tags, prospect.owner_id) == (["名片"], ids["wang"])
+
+
 # --- a booth team takes turns ---------------------------------------------------------------
 
 async def team(caps: dict[str, int], backup: bool = True) -> dict[str, int]:
