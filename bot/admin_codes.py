@@ -76,28 +76,29 @@ async def stats(request: web.Request) -> web.Response:
     codes = {c["id"]: c[column] for c in await Code.all().values(*wanted)}
     rows: dict[Any, dict[str, Any]] = {}
 
-    def row(key: Any) -> dict[str, Any]:
-        return rows.setdefault(key, {by: key, "scans": 0, "follows": 0, "prospects": 0,
-                                     "opportunities": 0})
+    def add(code_id: int, **counts: int) -> None:
+        if code_id not in codes:
+            return  # a code made after `codes` was read: counted on the next call
+        target = rows.setdefault(codes[code_id], {by: codes[code_id], "scans": 0, "follows": 0,
+                                                  "prospects": 0, "opportunities": 0})
+        for name, n in counts.items():
+            target[name] += n
 
-    counted = (await Interaction.filter(code_id__in=list(codes), kind__in=SCANS)
-               .annotate(n=Count("id")).group_by("code_id", "kind")
-               .values("code_id", "kind", "n")) if codes else []
-    for item in counted:
-        target = row(codes[item["code_id"]])
-        target["scans"] += item["n"]
-        if item["kind"] == "event.subscribe":
-            target["follows"] += item["n"]
-    prospects = (await Prospect.filter(first_code_id__in=list(codes))
-                 .annotate(n=Count("id")).group_by("first_code_id")
-                 .values("first_code_id", "n")) if codes else []
-    for item in prospects:
-        row(codes[item["first_code_id"]])["prospects"] += item["n"]
-    opportunities = (await Opportunity.filter(prospect__first_code_id__in=list(codes))
-                     .annotate(n=Count("id")).group_by("prospect__first_code_id")
-                     .values("prospect__first_code_id", "n")) if codes else []
-    for item in opportunities:
-        row(codes[item["prospect__first_code_id"]])["opportunities"] += item["n"]
+    # Grouped by code id and joined here, not filtered by a list of ids: an account may hold
+    # more codes than a statement takes parameters.
+    for item in await (Interaction.filter(code_id__isnull=False, kind__in=SCANS)
+                       .annotate(n=Count("id")).group_by("code_id", "kind")
+                       .values("code_id", "kind", "n")):
+        add(item["code_id"], scans=item["n"],
+            follows=item["n"] if item["kind"] == "event.subscribe" else 0)
+    for item in await (Prospect.filter(first_code_id__isnull=False)
+                       .annotate(n=Count("id")).group_by("first_code_id")
+                       .values("first_code_id", "n")):
+        add(item["first_code_id"], prospects=item["n"])
+    for item in await (Opportunity.filter(prospect__first_code_id__isnull=False)
+                       .annotate(n=Count("id")).group_by("prospect__first_code_id")
+                       .values("prospect__first_code_id", "n")):
+        add(item["prospect__first_code_id"], opportunities=item["n"])
     return web.json_response(sorted(rows.values(), key=lambda r: (r[by] is None, str(r[by]))))
 
 

@@ -15,6 +15,7 @@ from bot.sandbox import events
 from bot.sandbox.records import new_openid
 from handlers.attribution import DEFAULT_CONTACT_WELCOME
 from models import (
+    Code,
     Identity,
     IdentityKind,
     Interaction,
@@ -372,3 +373,24 @@ async def test_statistics_of_nothing_and_a_bad_grouping(client):
         body = await response.json()
         assert body["error"]["code"] == "invalid_field" and "`by`" in body["error"]["message"]
     assert (await client.get("/admin/stats?by=code")).status == 401
+
+
+async def test_statistics_of_more_codes_than_a_query_takes_parameters(client):
+    """An account may hold 100,000 permanent codes: more than the 32,767 parameters a
+    PostgreSQL (or SQLite) statement takes, so no statement may list them all."""
+    from tortoise import connections
+
+    conn = connections.get("default")
+    now = "now()" if conn.capabilities.dialect == "postgres" else "datetime('now')"
+    series = ("generate_series(1, 33000) AS s(g)" if conn.capabilities.dialect == "postgres"
+              else "(WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s "
+                   "WHERE g < 33000) SELECT g FROM s) AS s")
+    await conn.execute_script(
+        "INSERT INTO code (kind, channel, scene, campaign, tags, permanent, ready, created_at) "
+        f"SELECT 'booth', 'oa', 'bulk' || g, 'expo', '[]', false, true, {now} FROM {series}")
+    code = await Code.get(scene="bulk32999")
+    await Interaction.create(source="oa", kind="event.scan", dedup_key="d1", payload={},
+                             received_at=datetime.now(UTC), code_id=code.id)
+    rows = await stats(client, "campaign")
+    assert rows == [{"campaign": "expo", "scans": 1, "follows": 0, "prospects": 0,
+                     "opportunities": 0}]
