@@ -89,13 +89,17 @@ def flat_fields(text: str) -> dict[str, Any] | None:
         return None
     fields: dict[str, Any] = {}
     for name, cdata, plain in zip(parts[1::4], parts[2::4], parts[3::4], strict=True):
-        value = (cdata or plain or "").strip() or None
-        if name in fields:
-            known = fields[name]
-            fields[name] = [*known, value] if isinstance(known, list) else [known, value]
-        else:
-            fields[name] = value
+        _add(fields, name, (cdata or plain or "").strip() or None)
     return fields
+
+
+def _add(fields: dict[str, Any], name: str, value: Any) -> None:
+    """A child's value, as xmltodict keeps it: a repeated name becomes a list."""
+    if name in fields:
+        known = fields[name]
+        fields[name] = [*known, value] if isinstance(known, list) else [known, value]
+    else:
+        fields[name] = value
 
 
 def element_fields(node: ElementTree.Element) -> Any:
@@ -106,12 +110,7 @@ def element_fields(node: ElementTree.Element) -> Any:
         return (node.text.strip() or None) if node.text is not None else None
     fields: dict[str, Any] = {}
     for child in node:
-        value = element_fields(child)
-        if child.tag in fields:
-            known = fields[child.tag]
-            fields[child.tag] = [*known, value] if isinstance(known, list) else [known, value]
-        else:
-            fields[child.tag] = value
+        _add(fields, child.tag, element_fields(child))
     return fields
 
 
