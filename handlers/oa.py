@@ -10,7 +10,7 @@ from bot.dispatch import Router
 from bot.pushes import Push
 from handlers.attribution import Attribution, welcome_text
 from handlers.prospects import Prospects
-from models import IdentityKind, OutboundMessage, OutboundStatus
+from models import Code, IdentityKind, OutboundMessage, OutboundStatus
 
 log = logging.getLogger(__name__)
 router = Router("oa")
@@ -23,23 +23,25 @@ async def _bind(push: Push, prospects: Prospects) -> None:
         push.prospect_id = await prospects.resolve(IdentityKind.OA_OPENID, push.actor)
 
 
+async def _touched(push: Push, prospects: Prospects, attribution: Attribution) -> Code | None:
+    """Binds the follower and applies the code they scanned, if any; the code."""
+    await _bind(push, prospects)
+    if push.prospect_id is None:
+        return None
+    return await attribution.touch(push.code_id, push.prospect_id)
+
+
 @router.on("oa", "event.subscribe")
 async def followed(push: Push, prospects: Prospects, attribution: Attribution) -> TextReply:
     """A follow, through a code (`qrscene_…`) or not: attributed, welcomed by a passive reply."""
-    await _bind(push, prospects)
-    code = None
-    if push.prospect_id is not None:
-        code = await attribution.touch(push.code_id, push.prospect_id)
+    code = await _touched(push, prospects, attribution)
     return TextReply(message=push.message, content=welcome_text(code))
 
 
 @router.on("oa", "event.scan")
 async def scanned(push: Push, prospects: Prospects, attribution: Attribution) -> TextReply:
     """A follower scanning a code: a touch and the code's tags; the owner stays."""
-    await _bind(push, prospects)
-    code = None
-    if push.prospect_id is not None:
-        code = await attribution.touch(push.code_id, push.prospect_id)
+    code = await _touched(push, prospects, attribution)
     return TextReply(message=push.message, content=welcome_text(code, WELCOME_BACK))
 
 
