@@ -144,17 +144,9 @@ async def insert_new(rows: list[Row]) -> dict[tuple[str, str], int]:
     conn = connections.get("default")
     table = Interaction._meta.db_table
     if conn.capabilities.dialect == "postgres":
-        columns: list[list[Any]] = [[], [], [], [], [], [], [], []]
-        source, kind, key, actor, scene, payload, received, processed = columns
-        for row in rows:
-            source.append(row.source)
-            kind.append(row.kind)
-            key.append(row.dedup_key)
-            actor.append(row.actor)
-            scene.append(row.scene)
-            payload.append(_json(row.payload))
-            received.append(row.received_at)
-            processed.append(row.processed_at)
+        columns = list(zip(*[(row.source, row.kind, row.dedup_key, row.actor, row.scene,
+                               _json(row.payload), row.received_at, row.processed_at)
+                              for row in rows], strict=True))
         returned = await conn.execute_query_dict(INSERT_PG.format(table=table), columns)
     else:
         values: list[Any] = []
@@ -164,7 +156,7 @@ async def insert_new(rows: list[Row]) -> dict[tuple[str, str], int]:
                            row.processed_at and row.processed_at.isoformat(" "), 0])
         names = ",".join(f'"{c}"' for c in COLUMNS)
         sql = (f'INSERT INTO "{table}" ({names})'
-               f" VALUES {placeholders(False, len(rows), len(COLUMNS))}"
+               f" VALUES {placeholders(len(rows), len(COLUMNS))}"
                f' ON CONFLICT ("source", "dedup_key") DO NOTHING'
                f' RETURNING "id", "source", "dedup_key"')
         async with in_transaction() as tx:
@@ -195,11 +187,8 @@ class CompletionWriter(Batcher):
         table = Interaction._meta.db_table
         now = datetime.now(UTC)
         if conn.capabilities.dialect == "postgres":
-            ids, prospects, codes = [], [], []
-            for done in items:
-                ids.append(done.interaction_id)
-                prospects.append(done.prospect_id)
-                codes.append(done.code_id)
+            ids, prospects, codes = zip(*[(done.interaction_id, done.prospect_id, done.code_id)
+                                          for done in items], strict=True)
             await conn.execute_query(UPDATE_PG.format(table=table), [ids, prospects, codes, now])
             return [None] * len(items)
         values: list[Any] = []
@@ -208,7 +197,7 @@ class CompletionWriter(Batcher):
         values.append(now.isoformat(" "))  # last: "?" count in text order
         async with in_transaction() as tx:
             await tx.execute_query(
-                f"WITH v(id, p, c) AS (VALUES {placeholders(False, len(items), 3)}) "
+                f"WITH v(id, p, c) AS (VALUES {placeholders(len(items), 3)}) "
                 f'UPDATE "{table}" SET "processed_at" = ?, "claimed_until" = NULL, '
                 f'"prospect_id" = COALESCE(v.p, "{table}"."prospect_id"), '
                 f'"code_id" = COALESCE(v.c, "{table}"."code_id") '
@@ -223,16 +212,6 @@ UPDATE_PG = (
     'FROM unnest($1::bigint[], $2::int[], $3::int[]) AS v(id, p, c) WHERE "{table}"."id" = v.id')
 
 
-def placeholders(postgres: bool, rows: int, columns: int,
-                 casts: dict[int, str] | None = None) -> str:
-    """`(?,?),(?,?)` for SQLite, `($1,$2),($3,$4)` for PostgreSQL."""
-    groups = []
-    for row in range(rows):
-        marks = []
-        for column in range(columns):
-            mark = f"${row * columns + column + 1}" if postgres else "?"
-            if postgres and casts and column in casts:
-                mark += casts[column]
-            marks.append(mark)
-        groups.append("(" + ",".join(marks) + ")")
-    return ",".join(groups)
+def placeholders(rows: int, columns: int) -> str:
+    """`(?,?),(?,?)`: the VALUES of a batch on SQLite (PostgreSQL takes arrays through unnest)."""
+    return ",".join(["(" + ",".join("?" * columns) + ")"] * rows)

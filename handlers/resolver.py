@@ -87,7 +87,7 @@ class IdentityResolver(Batcher):
             values += ["[]", 0, 0, stamp, stamp]
         rows = await tx.execute_query_dict(
             f'INSERT INTO "{prospect_table}" ("tags","profile_score","behavior_score",'
-            f'"created_at","updated_at") VALUES {placeholders(False, len(keys), 5)} '
+            f'"created_at","updated_at") VALUES {placeholders(len(keys), 5)} '
             f'RETURNING "id"', values)
         new_ids = [int(r["id"]) for r in rows]
         values = []
@@ -95,7 +95,7 @@ class IdentityResolver(Batcher):
             values += [key[0], key[1], sealed[key], prospect_id, stamp]
         claimed = await tx.execute_query_dict(
             f'INSERT INTO "{identity_table}" ("kind","value","sealed","prospect_id","created_at")'
-            f" VALUES {placeholders(False, len(keys), 5)}"
+            f" VALUES {placeholders(len(keys), 5)}"
             f' ON CONFLICT ("kind","value") DO NOTHING RETURNING "kind","value","prospect_id"',
             values)
         won = {(r["kind"], r["value"]): int(r["prospect_id"]) for r in claimed}
