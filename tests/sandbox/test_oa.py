@@ -115,6 +115,9 @@ async def test_template_send_rules(wechat: Sandbox, oa: OA) -> None:
 async def test_template_client_msg_id_and_quota(wechat: Sandbox, oa: OA) -> None:
     wechat.add_follower(FOLLOWER)
     wechat.template_daily_limit = 2
+    # 01:00 in China today, so that the 601 s below stay within one quota day (WeChat's day is
+    # China's); at 23:50 the quota reset under the test. Earlier: the token stays valid.
+    wechat.advance(3600 - (wechat.clock() + 8 * 3600) % 86400)
     body = template(client_msg_id="opp-1")
     first = await oa.post("/cgi-bin/message/template/send", body)
     assert (await oa.post("/cgi-bin/message/template/send", body))["msgid"] == first["msgid"]
