@@ -7,9 +7,9 @@ booth team in turns, each member up to a daily cap, and to a backup member when 
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta, timezone
 
+from cachetools import TTLCache
 from tortoise.transactions import in_transaction
 
 from bot.store import PREFIX, Store
@@ -28,23 +28,21 @@ def day_start(now: datetime | None = None) -> datetime:
 class Attribution:
     def __init__(self, store: Store, code_ttl: float = 60.0) -> None:
         self.store = store
-        self.code_ttl = code_ttl  # as long as scenes are cached (handlers.scenes)
-        self._codes: dict[int, tuple[float, Code | None, list[str]]] = {}
+        # as long as scenes are cached (handlers.scenes)
+        self._codes: TTLCache[int, tuple[Code | None, list[str]]] = TTLCache(
+            maxsize=10_000, ttl=code_ttl)
 
     async def code(self, code_id: int) -> tuple[Code | None, list[str]]:
         """The code and the tags a scan of it gives (a partner code adds the partner's), cached
         briefly: codes are created, rarely changed."""
-        hit = self._codes.get(code_id)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1], hit[2]
+        if (hit := self._codes.get(code_id)) is not None:
+            return hit
         code = await Code.get_or_none(id=code_id)
         tags = list(code.tags) if code is not None else []
         if code is not None and code.partner_id is not None:  # type: ignore[attr-defined]
             partner = await Partner.get_or_none(id=code.partner_id)  # type: ignore[attr-defined]
             tags += partner.tags if partner else []
-        if len(self._codes) > 10_000:
-            self._codes.clear()
-        self._codes[code_id] = (time.monotonic() + self.code_ttl, code, tags)
+        self._codes[code_id] = (code, tags)
         return code, tags
 
     async def touch(self, code_id: int | None, prospect_id: int,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
+from cachetools import LRUCache
 from tortoise.exceptions import IntegrityError
 
 from bot.privacy import Sealer, normalize_phone
@@ -19,8 +18,7 @@ class Prospects:
     def __init__(self, sealer: Sealer, cache_size: int = 50_000) -> None:
         self.sealer = sealer
         self.resolver = IdentityResolver()
-        self._cache: OrderedDict[tuple[str, str], int] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache: LRUCache[tuple[str, str], int] = LRUCache(maxsize=cache_size)
 
     def lookup_value(self, kind: IdentityKind | str, value: str) -> str:
         """The stored value of an identity: phones are kept as a keyed digest only."""
@@ -31,31 +29,25 @@ class Prospects:
     def _sealed(self, kind: IdentityKind | str, value: str) -> str | None:
         return self.sealer.seal(normalize_phone(value)) if kind == IdentityKind.PHONE else None
 
-    def _cached(self, key: tuple[str, str]) -> int | None:
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        return None
-
     async def find(self, kind: IdentityKind | str, value: str) -> int | None:
         key = (str(kind), self.lookup_value(kind, value))
-        if (cached := self._cached(key)) is not None:
+        if (cached := self._cache.get(key)) is not None:
             return cached
         identity = await Identity.get_or_none(kind=key[0], value=key[1])
         if identity is None:
             return None
         prospect_id = await self._current(identity.prospect_id)  # type: ignore[attr-defined]
-        self._remember(key, prospect_id)
+        self._cache[key] = prospect_id
         return prospect_id
 
     async def resolve(self, kind: IdentityKind | str, value: str) -> int:
         """The prospect with this identity, created when nobody has it yet. Concurrent calls
         share one batch (see handlers.resolver)."""
         key = (str(kind), self.lookup_value(kind, value))
-        if (cached := self._cached(key)) is not None:
+        if (cached := self._cache.get(key)) is not None:
             return cached
         prospect_id = await self.resolver.resolve(key, self._sealed(kind, value))
-        self._remember(key, prospect_id)
+        self._cache[key] = prospect_id
         return prospect_id
 
     async def link(self, prospect_id: int, kind: IdentityKind | str, value: str) -> bool:
@@ -70,7 +62,7 @@ class Prospects:
                                   sealed=self._sealed(kind, value))
         except IntegrityError:
             return False
-        self._remember(key, prospect_id)
+        self._cache[key] = prospect_id
         return True
 
     async def _current(self, prospect_id: int) -> int:
@@ -85,7 +77,3 @@ class Prospects:
             prospect_id = merged_into[0]
         return prospect_id
 
-    def _remember(self, key: tuple[str, str], prospect_id: int) -> None:
-        self._cache[key] = prospect_id
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)

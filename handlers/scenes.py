@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
+
+from cachetools import TTLCache
 
 from bot.pushes import Push
 from models import Code
@@ -16,22 +17,20 @@ class Scenes:
     """scene → (code id, code kind, expiry), cached briefly: codes are created, rarely changed."""
 
     def __init__(self, ttl: float = 60.0) -> None:
-        self.ttl = ttl
-        self._cache: dict[str, tuple[float, int | None, str | None, datetime | None]] = {}
+        self._cache: TTLCache[str, tuple[int | None, str | None, datetime | None]] = TTLCache(
+            maxsize=100_000, ttl=ttl)
 
     async def lookup(self, scene: str) -> tuple[int | None, str | None, datetime | None]:
-        hit = self._cache.get(scene)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1], hit[2], hit[3]
+        found = self._cache.get(scene)
+        if found is not None:
+            return found
         code = None
         if len(scene) <= SCENE_MAX:  # a longer one (a code made elsewhere) is no code of ours
             code = await Code.filter(scene=scene, ready=True).only(
                 "id", "kind", "expires_at").first()
         found = ((code.id, str(code.kind.value), code.expires_at) if code is not None
                  else (None, None, None))
-        if len(self._cache) > 100_000:
-            self._cache.clear()
-        self._cache[scene] = (time.monotonic() + self.ttl, *found)
+        self._cache[scene] = found
         return found
 
     async def kind(self, push: Push) -> str | None:
