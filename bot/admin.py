@@ -12,11 +12,11 @@ from typing import Any
 from aiohttp import web
 from tortoise.exceptions import IntegrityError
 
-from bot import keys
+from bot import fields, keys
 from bot.admin_codes import setup_code_routes
-from bot.app import Handler, read_json
+from bot.api import Handler, bearer, read_json, reply
 from bot.errors import BadRequest, Conflict, NotFound, Unauthorized
-from bot.privacy import Sealer, mask_phone
+from bot.privacy import Sealer, mask_phone, normalize_phone
 from handlers.prospects import Prospects
 from models import (
     Identity,
@@ -34,12 +34,6 @@ from models import (
 ROOT: web.AppKey[web.Application] = web.AppKey("root")
 
 
-def bearer(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
 @web.middleware
 async def admin_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     expected = request.app[ROOT][keys.SETTINGS].admin_token
@@ -51,67 +45,44 @@ async def admin_auth(request: web.Request, handler: Handler) -> web.StreamRespon
     return await handler(request)
 
 
-def text(data: dict[str, Any], name: str, *, required: bool = False,
-         limit: int = 200) -> str | None:
-    value = data.get(name)
-    if value is None:
-        if required:
-            raise BadRequest(f"`{name}` is required", code="missing_field")
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise BadRequest(f"`{name}` must be a non-empty string", code="invalid_field")
-    if len(value) > limit:
-        raise BadRequest(f"`{name}` is longer than {limit} characters", code="invalid_field")
-    return value.strip()
-
-
-def tags(data: dict[str, Any]) -> list[str]:
-    value = data.get("tags", [])
-    if not isinstance(value, list) or not all(isinstance(t, str) and t.strip() for t in value):
-        raise BadRequest("`tags` must be a list of non-empty strings", code="invalid_field")
-    return list(dict.fromkeys(t.strip() for t in value))
-
-
-def positive_id(raw: str, name: str) -> int:
-    if not raw.isdigit() or int(raw) < 1 or int(raw) > 2**31 - 1:
-        raise BadRequest(f"`{name}` must be a positive integer", code="invalid_field")
-    return int(raw)
+MAX_DAILY_CAP = 10_000
 
 
 async def create_salesperson(request: web.Request) -> web.Response:
     data = await read_json(request)
+    fields.only(data, ("name", "oa_openid", "wecom_userid", "team", "daily_cap"))
     try:
         person = await Salesperson.create(
-            name=text(data, "name", required=True, limit=64),
-            oa_openid=text(data, "oa_openid", limit=64),
-            wecom_userid=text(data, "wecom_userid", limit=64), team=text(data, "team", limit=64))
+            name=fields.text(data, "name", required=True, limit=64),
+            oa_openid=fields.text(data, "oa_openid", limit=64),
+            wecom_userid=fields.text(data, "wecom_userid", limit=64),
+            team=fields.text(data, "team", limit=64),
+            daily_cap=fields.integer(data, "daily_cap", 50, low=0, high=MAX_DAILY_CAP))
     except IntegrityError:
         raise Conflict("another salesperson has this oa_openid or wecom_userid",
                        code="duplicate_salesperson") from None
-    return web.json_response({"id": person.id, "name": person.name, "team": person.team,
-                              "oa_openid": person.oa_openid, "wecom_userid": person.wecom_userid},
-                             status=201)
+    return reply({"id": person.id, "name": person.name, "team": person.team,
+                  "oa_openid": person.oa_openid, "wecom_userid": person.wecom_userid,
+                  "daily_cap": person.daily_cap, "active": person.active}, status=201)
 
 
 async def create_partner(request: web.Request) -> web.Response:
     data = await read_json(request)
-    partner = await Partner.create(name=text(data, "name", required=True, limit=128),
-                                   tags=tags(data))
-    return web.json_response({"id": partner.id, "name": partner.name, "tags": partner.tags},
-                             status=201)
+    fields.only(data, ("name", "tags"))
+    partner = await Partner.create(name=fields.text(data, "name", required=True, limit=128),
+                                   tags=fields.tags(data))
+    return reply({"id": partner.id, "name": partner.name, "tags": partner.tags}, status=201)
 
 
 async def create_material(request: web.Request) -> web.Response:
     data = await read_json(request)
-    kind = data.get("kind")
-    if kind not in {k.value for k in MaterialKind}:
-        raise BadRequest("`kind` must be one of " + ", ".join(k.value for k in MaterialKind),
-                         code="invalid_field")
-    material = await Material.create(title=text(data, "title", required=True),
-                                     kind=MaterialKind(kind), url=text(data, "url", limit=1024),
-                                     tags=tags(data))
-    return web.json_response({"id": material.id, "title": material.title, "kind": kind,
-                              "url": material.url, "tags": material.tags}, status=201)
+    fields.only(data, ("title", "kind", "url", "tags"))
+    material = await Material.create(
+        title=fields.text(data, "title", required=True, limit=200),
+        kind=fields.choice(data, "kind", MaterialKind), url=fields.url(data, "url"),
+        tags=fields.tags(data))
+    return reply({"id": material.id, "title": material.title, "kind": material.kind.value,
+                  "url": material.url, "tags": material.tags}, status=201)
 
 
 def show_identity(identity: Identity, sealer: Sealer) -> dict[str, str]:
@@ -140,33 +111,39 @@ async def show_prospect(prospect: Prospect, sealer: Sealer) -> dict[str, Any]:
     }
 
 
+IDENTITY_LIMIT = 128
+
+
 async def find_prospects(request: web.Request) -> web.Response:
     raw = request.query.get("identity", "")
     kind, sep, value = raw.partition(":")
     if not sep or not value or kind not in {k.value for k in IdentityKind}:
         raise BadRequest("`identity` must be KIND:VALUE, KIND one of "
                          + ", ".join(k.value for k in IdentityKind), code="invalid_identity")
+    value = fields.check_text(value, "identity", IDENTITY_LIMIT)
+    if kind == IdentityKind.PHONE and not 5 <= len(normalize_phone(value)) <= 20:
+        raise BadRequest("a phone identity must hold 5 to 20 digits", code="invalid_identity")
     root = request.app[ROOT]
     prospects: Prospects = root[keys.PROSPECTS]
     prospect_id = await prospects.find(IdentityKind(kind), value)
     prospect = None if prospect_id is None else await Prospect.get_or_none(id=prospect_id)
     found = [] if prospect is None else [await show_prospect(prospect, root[keys.SEALER])]
-    return web.json_response(found)
+    return reply(found)
 
 
 async def get_prospect(request: web.Request) -> web.Response:
-    prospect_id = positive_id(request.match_info["id"], "id")
+    prospect_id = fields.parse_id(request.match_info["id"], what="prospect")
     prospect = await Prospect.get_or_none(id=prospect_id)
     if prospect is None:
         raise NotFound(f"there is no prospect {prospect_id}")
-    return web.json_response(await show_prospect(prospect, request.app[ROOT][keys.SEALER]))
+    return reply(await show_prospect(prospect, request.app[ROOT][keys.SEALER]))
 
 
 async def list_opportunities(request: web.Request) -> web.Response:
     query = Opportunity.all().order_by("-id")
     if "salesperson_id" in request.query:
-        query = query.filter(salesperson_id=positive_id(request.query["salesperson_id"],
-                                                        "salesperson_id"))
+        query = query.filter(salesperson_id=fields.parse_id(request.query["salesperson_id"],
+                                                            "salesperson_id", "salesperson"))
     opportunities = await query.limit(500)
     first_message: dict[int, OutboundMessage] = {}
     for message in await OutboundMessage.filter(
@@ -183,7 +160,7 @@ async def list_opportunities(request: web.Request) -> web.Response:
             "push": None if message is None else {"channel": message.channel,
                                                   "status": message.status.value},
         })
-    return web.json_response(found)
+    return reply(found)
 
 
 def create_admin_app(root: web.Application) -> web.Application:

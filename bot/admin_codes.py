@@ -7,8 +7,8 @@ from typing import Any
 from aiohttp import web
 from tortoise.functions import Count
 
-from bot import keys
-from bot.app import read_json
+from bot import fields, keys
+from bot.api import read_json, reply
 from bot.errors import BadRequest, NotFound
 from models import Code, Interaction, Opportunity, Prospect
 from qr.images import code_png
@@ -29,7 +29,7 @@ def show_code(code: Code) -> dict[str, Any]:
         "partner_id": code.partner_id,  # type: ignore[attr-defined]
         "material_id": code.material_id,  # type: ignore[attr-defined]
         "team": code.team, "serial": code.serial, "batch": code.batch,
-        "permanent": code.permanent,
+        "permanent": code.permanent, "welcome": code.welcome_text,
         "expires_at": code.expires_at.isoformat() if code.expires_at else None,
         "image": f"/admin/codes/{code.id}/image.png",
     }
@@ -47,20 +47,17 @@ async def create_codes(request: web.Request) -> web.Response:
     issuer = CodeIssuer(request.app[ROOT][keys.WECHAT])
     codes = await issuer.issue(code_request)
     if code_request.count == 1:
-        return web.json_response(show_code(codes[0]), status=201)
-    return web.json_response({"batch": codes[0].batch, "count": len(codes),
-                              "codes": [show_code(c) for c in codes]}, status=201)
+        return reply(show_code(codes[0]), status=201)
+    return reply({"batch": codes[0].batch, "count": len(codes),
+                  "codes": [show_code(c) for c in codes]}, status=201)
 
 
 async def code_image(request: web.Request) -> web.Response:
-    raw = request.match_info["id"]
-    if not (raw.isascii() and raw.isdigit()):
-        raise BadRequest("the code id must be a positive integer", code="invalid_field")
-    # an id beyond the column's range names no code (PostgreSQL would refuse the query)
-    code = await Code.get_or_none(id=int(raw), ready=True) if int(raw) < 2**31 else None
+    code_id = fields.parse_id(request.match_info["id"], what="code")
+    code = await Code.get_or_none(id=code_id, ready=True)
     if code is None:
-        raise NotFound(f"there is no code {raw}")
-    png = await code_png(code)
+        raise NotFound(f"there is no code {code_id}")
+    png = await code_png(code, request.app[ROOT][keys.WECHAT])
     return web.Response(body=png, content_type="image/png",
                         headers={"Cache-Control": "private, max-age=86400"})
 
@@ -99,7 +96,7 @@ async def stats(request: web.Request) -> web.Response:
                        .annotate(n=Count("id")).group_by("prospect__first_code_id")
                        .values("prospect__first_code_id", "n")):
         add(item["prospect__first_code_id"], opportunities=item["n"])
-    return web.json_response(sorted(rows.values(), key=lambda r: (r[by] is None, str(r[by]))))
+    return reply(sorted(rows.values(), key=lambda r: (r[by] is None, str(r[by]))))
 
 
 def setup_code_routes(admin: web.Application, root: web.Application) -> None:

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from dataclasses import fields
 
 import aiohttp
 from aiohttp import web
 
-from bot import callbacks, keys
+from bot import callbacks, keys, logs
+from bot.api import SERVER_OPTIONS, errors, reply
 from bot.db import close_db, init_db, migrate, ping
 from bot.dispatch import Dispatcher
-from bot.errors import ScrmError
+from bot.errors import SettingError
+from bot.faults import is_outage
 from bot.intake import CompletionWriter, InteractionWriter
 from bot.privacy import Sealer
-from bot.settings import Settings
+from bot.settings import Secret, Settings
 from bot.store import create_store
 from bot.wechat import WeChat
 from bot.worker import Worker
@@ -24,48 +26,10 @@ from handlers import ROUTERS
 from handlers.attribution import Attribution
 from handlers.prospects import Prospects
 from handlers.scenes import Scenes
+from models import Identity
 
 log = logging.getLogger(__name__)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HEALTH_TIMEOUT = 2.0
-
-
-def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
-    return {"error": {"code": code, "message": message}}
-
-
-@web.middleware
-async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Domain errors and aiohttp's own 4xx become the JSON error envelope; anything else is a 500
-    that says nothing of its cause to the caller."""
-    try:
-        return await handler(request)
-    except ScrmError as exc:
-        if exc.status >= 500:
-            log.warning("%s %s: %r", request.method, request.path, exc)
-        return web.json_response(error_body(exc.code, exc.message), status=exc.status)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = (exc.reason or "error").lower().replace(" ", "_").replace("-", "_")
-        return web.json_response(error_body(code, exc.reason or "error"), status=exc.status)
-    except Exception:
-        log.exception("%s %s failed", request.method, request.path)
-        return web.json_response(error_body("internal_error", "the service failed; it is logged"),
-                                 status=500)
-
-
-async def read_json(request: web.Request) -> dict[str, object]:
-    """A JSON object body, or a 400 saying what is wrong with it."""
-    from bot.errors import BadRequest
-
-    try:
-        data = json.loads(await request.read() or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the body is not valid JSON", code="malformed_json") from None
-    if not isinstance(data, dict):
-        raise BadRequest("the body must be a JSON object", code="malformed_json")
-    return data
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -76,14 +40,29 @@ async def healthz(request: web.Request) -> web.Response:
         except Exception as exc:  # a hung connection, too: a probe may not outlast its timeout
             checks[name] = f"down: {type(exc).__name__}"
     healthy = all(v == "ok" for v in checks.values())
-    return web.json_response({"status": "ok" if healthy else "unavailable", **checks},
-                             status=200 if healthy else 503)
+    return reply({"status": "ok" if healthy else "unavailable", **checks},
+                 status=200 if healthy else 503)
+
+
+async def check_data_key(sealer: Sealer, settings: Settings, from_file: bool) -> None:
+    """Refuses to start with a key that cannot open the personal data already sealed: every
+    phone would show as `****` and no lookup by phone would find anyone."""
+    sample = await Identity.filter(sealed__isnull=False).limit(1).values_list("sealed", flat=True)
+    if sample and sealer.unseal(str(sample[0])) is None:
+        which = f"the key in {settings.key_file}" if from_file else "this key"
+        raise SettingError("SCRM_SECRET_KEY", (
+            f"{which} does not open the personal data sealed in the database; "
+            "start with the key it was sealed with"))
 
 
 def create_app(settings: Settings, *, worker: bool = True, auto_migrate: bool | None = None,
                serve_http: bool = True) -> web.Application:
+    from_file = settings.secret_key is None
     settings = settings.with_secret_key()
-    app = web.Application(middlewares=[errors], client_max_size=1024 * 1024)
+    logs.protect(*(getattr(settings, f.name) for f in fields(settings)
+                   if isinstance(getattr(settings, f.name), Secret)))
+    app = web.Application(middlewares=[errors], client_max_size=1024 * 1024,
+                          handler_args=SERVER_OPTIONS)
     app[keys.SETTINGS] = settings
     app[keys.CALLBACKS] = callbacks.Callbacks(settings)
     app[keys.SEALER] = Sealer(settings.require("secret_key"))
@@ -91,14 +70,26 @@ def create_app(settings: Settings, *, worker: bool = True, auto_migrate: bool | 
     migrate_first = settings.is_sqlite if auto_migrate is None else auto_migrate
 
     async def database(app: web.Application) -> AsyncIterator[None]:
-        if migrate_first:
-            await migrate(settings.database_url)
-        await init_db(settings.database_url)
+        try:
+            if migrate_first:
+                await migrate(settings.database_url)
+            await init_db(settings.database_url)
+            await check_data_key(app[keys.SEALER], settings, from_file)  # the first query
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            raise SettingError("SCRM_DATABASE_URL", f"the database does not answer "
+                                                    f"({type(exc).__name__}: {exc})") from None
         yield
         await close_db()
 
     async def store(app: web.Application) -> AsyncIterator[None]:
         app[keys.STORE] = create_store(settings.redis_url)
+        try:
+            await asyncio.wait_for(app[keys.STORE].ping(), HEALTH_TIMEOUT)
+        except Exception as exc:  # served anyway: what needs the store answers 503 until it is up
+            log.warning("SCRM_REDIS_URL: the store does not answer (%s); requests that need it "
+                        "get 503 until it does", type(exc).__name__)
         yield
         await app[keys.STORE].close()
 

@@ -17,7 +17,8 @@ from aiohttp import web
 from wechatpy.replies import BaseReply
 
 from bot import keys
-from bot.errors import Forbidden, MissingSetting, PayloadTooLarge
+from bot.api import read_body
+from bot.errors import Forbidden, MissingSetting
 from bot.intake import Row
 from bot.pushes import MalformedPush, Push, classify, guard, parse_body
 from bot.settings import Settings
@@ -47,18 +48,6 @@ class Callbacks:
             raise Forbidden(f"{variable} is not configured, so no push can be verified",
                             code=MissingSetting.code)
         return crypto
-
-
-async def read_body(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"the body is over {limit // 1024} KiB")
-    chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(16 * 1024):
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the body is over {limit // 1024} KiB")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def query(request: web.Request, name: str) -> str:

@@ -7,9 +7,11 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 
 from aiohttp import web
 
+from bot.errors import MissingSetting, SettingError
 from bot.settings import Settings
 
 log = logging.getLogger("bot")
@@ -19,15 +21,16 @@ def _serve(args: argparse.Namespace) -> int:
     import uvloop
 
     from bot.app import create_app
-    from bot.logs import AccessLogger
 
     settings = Settings.from_env()
     app = create_app(settings, worker=not args.no_worker)
-    log.info("serving on http://%s:%d (worker %s)", args.host, args.port,
-             "off" if args.no_worker else "on")
-    # libuv's event loop: the callback path spends much of its time in socket reads and writes
-    web.run_app(app, host=args.host, port=args.port, access_log_class=AccessLogger,
-                print=None, shutdown_timeout=15, loop=uvloop.new_event_loop())
+    worker = "off" if args.no_worker else "on"
+    # libuv's event loop: the callback path spends much of its time in socket reads and writes.
+    # The server's options (limits, timeouts, access log) travel with the app: bot.api.
+    web.run_app(app, host=args.host, port=args.port, shutdown_timeout=15,
+                print=lambda _: log.info("serving on http://%s:%d (worker %s)", args.host,
+                                         args.port, worker),
+                loop=uvloop.new_event_loop())
     return 0
 
 
@@ -141,4 +144,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser().parse_args(argv)
     setup_logging(logging.INFO)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except (SettingError, MissingSetting) as exc:  # one line naming the variable, no traceback
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2

@@ -21,7 +21,7 @@ from bot.store import create_store
 from bot.wechat import WeChat
 from models import Code, CodeArtwork
 from qr import render
-from qr.images import caption, code_png, qr_source
+from qr.images import caption, code_png, qr_source, with_source
 from qr.issuing import CodeIssuer, parse_request
 from qr.sheet import write_sheet_pdf
 
@@ -53,13 +53,14 @@ def request_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def sheet_items(codes: list[Code], loop: asyncio.AbstractEventLoop, pool: Executor,
+                wechat: WeChat | None = None,
                 chunk: int = 200) -> Iterator[tuple[render.CodeImage, str]]:
     """The sheet's (QR, label) pairs for a PDF written in a thread: loaded a chunk at a time from
     the event loop, so memory stays flat however large the batch, and OA codes' QR drawn in
     `pool` one chunk ahead of the writer, so both cores work."""
 
     def prepare(part: list[Code]) -> tuple[list[Code], list[Any], Iterator[Any]]:
-        loaded = asyncio.run_coroutine_threadsafe(_load(part), loop).result()
+        loaded = asyncio.run_coroutine_threadsafe(_load(part, wechat), loop).result()
         urls = [code.url for code, (artwork, _) in zip(part, loaded, strict=True)
                 if not (artwork and artwork.source) and code.url]
         return part, loaded, pool.map(render.qr_image, urls, chunksize=25)
@@ -76,10 +77,12 @@ def sheet_items(codes: list[Code], loop: asyncio.AbstractEventLoop, pool: Execut
             yield image, lines[-1] if lines else code.scene
 
 
-async def _load(codes: list[Code]) -> list[tuple[CodeArtwork | None, list[str]]]:
+async def _load(codes: list[Code], wechat: WeChat | None
+                ) -> list[tuple[CodeArtwork | None, list[str]]]:
     artworks = {a.code_id: a for a in await CodeArtwork.filter(  # type: ignore[attr-defined]
         code_id__in=[c.id for c in codes]).only("code_id", "source")}
-    return [(artworks.get(code.id), await caption(code)) for code in codes]
+    return [(await with_source(code, artworks.get(code.id), wechat), await caption(code))
+            for code in codes]
 
 
 async def issue_codes(args: argparse.Namespace) -> int:
@@ -92,12 +95,12 @@ async def issue_codes(args: argparse.Namespace) -> int:
                 codes = await CodeIssuer(wechat).issue(code_request, progress=bar.update)
             if args.png:
                 with open(args.png, "wb") as out:
-                    out.write(await code_png(codes[0]))
+                    out.write(await code_png(codes[0], wechat))
             if args.sheet:
                 title = code_request.campaign or (await caption(codes[0]) or [None])[0]
                 with ProcessPoolExecutor(max_workers=os.cpu_count() or 2) as pool, tqdm(
                         total=len(codes), desc="printing", unit="code", file=sys.stderr) as bar:
-                    items = sheet_items(codes, asyncio.get_running_loop(), pool)
+                    items = sheet_items(codes, asyncio.get_running_loop(), pool, wechat)
 
                     def progress(done: int) -> None:
                         bar.update(done - bar.n)

@@ -6,7 +6,9 @@ Aerich writes SQL for one dialect, so the migrations live in one folder per dial
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from tortoise.backends.base.config_generator import expand_db_url
 from models import MODEL_MODULES
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "models" / "migrations"
+log = logging.getLogger(__name__)
 
 
 def dialect(url: str) -> str:
@@ -47,11 +50,27 @@ def tortoise_config(url: str) -> dict[str, Any]:
 TORTOISE_ORM = tortoise_config(os.environ.get("SCRM_DATABASE_URL", "sqlite://scrm.sqlite3"))
 
 
+def private_sqlite_file(url: str) -> None:
+    """The SQLite file holds names and chat text: created readable by its owner alone (its
+    journal files take the same mode), and tightened if it was made readable by others."""
+    if not url.startswith("sqlite://"):
+        return
+    raw = url.removeprefix("sqlite://").split("?", 1)[0]
+    if raw in ("", ":memory:"):
+        return
+    path = Path(raw)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
+            log.warning("%s was readable by others (%o); it is now %o", path, mode, mode & 0o700)
+
+
 async def init_db(url: str) -> None:
-    if url.startswith("sqlite://"):
-        path = url.removeprefix("sqlite://")
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    private_sqlite_file(url)
     # The fallback makes the context visible to every task: aiohttp runs requests, and pytest
     # runs fixtures, in tasks other than the one that initialised the database.
     await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
@@ -63,6 +82,7 @@ async def close_db() -> None:
 
 async def migrate(url: str) -> list[str]:
     """Apply every migration not yet applied; returns their names."""
+    private_sqlite_file(url)
     command = Command(
         tortoise_config=tortoise_config(url),
         app="models",

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.faults import OutageLog, is_outage
 from bot.intake import CompletionWriter, Done
 from bot.pushes import Push
 
@@ -58,6 +59,7 @@ class Dispatcher:
         self.handler_timeout = handler_timeout
         self.running: set[asyncio.Task[Any]] = set()
         self._params: dict[Handler, list[str]] = {}
+        self.outage = OutageLog(log, "processing pushes")
 
     def find(self, source: str, kind: str, scene_kind: str) -> Handler | None:
         return self.table.get((source, kind, scene_kind)) or self.table.get((source, kind, ANY))
@@ -97,9 +99,15 @@ class Dispatcher:
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self.running.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("processing %s failed; it will be retried", task.get_name(),
-                      exc_info=task.exception())
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            self.outage.succeeded()
+        elif is_outage(exc):  # stored already: the worker retries it once the service is back
+            self.outage.failed(exc)
+        else:
+            log.error("processing %s failed; it will be retried", task.get_name(), exc_info=exc)
 
     def acts_on(self, push: Push) -> bool:
         """False for a push without a scene that no handler takes: it is stored as processed and

@@ -53,6 +53,16 @@ class MissingSetting(ScrmError):
         self.variable = variable
 
 
+class SettingError(ScrmError):
+    """A setting that cannot work: reported at startup as one line naming the variable."""
+
+    status, code = 500, "bad_setting"
+
+    def __init__(self, variable: str, problem: str):
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
 class WeChatAPIError(ScrmError):
     """WeChat answered with a non-zero errcode (see ../shared/wechat-api.md §0)."""
 

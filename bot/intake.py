@@ -19,6 +19,8 @@ from typing import Any
 from tortoise import connections
 from tortoise.transactions import in_transaction
 
+from bot.errors import BadRequest
+from bot.faults import as_caller_error, is_outage
 from models import Interaction
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,62 @@ class Row:
     payload: dict[str, Any]
     received_at: datetime
     processed_at: datetime | None = None  # set for a push no handler acts on: nothing left to do
+    payload_json: str = ""  # set by `check`, on the request's own task
+
+
+# The columns' lengths (PostgreSQL refuses a longer value, and would fail the whole batch).
+LIMITS = {"source": 8, "kind": 64, "dedup_key": 191, "actor": 128, "scene": 128}
+MAX_DEPTH = 32
+
+
+def check(row: Row) -> None:
+    """Refuses, with a 400, a row that the database could not store: one bad row must never
+    reach the shared INSERT and fail its neighbours."""
+    for name, limit in LIMITS.items():
+        value = getattr(row, name)
+        if value is not None and (not isinstance(value, str) or len(value) > limit
+                                  or not _storable(value)):
+            raise BadRequest(f"`{name}` must be text of at most {limit} characters",
+                             code="unstorable_value")
+    problem = _unstorable(row.payload, 0)
+    if problem:
+        raise BadRequest(f"the payload {problem}", code="unstorable_value")
+    row.payload_json = _json(row.payload)
+
+
+def _storable(text: str) -> bool:
+    """Text PostgreSQL and SQLite both keep: no NUL, nothing UTF-8 cannot encode."""
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
+def _unstorable(value: Any, depth: int) -> str | None:
+    if isinstance(value, str):
+        return None if _storable(value) else "holds text that cannot be stored (NUL, surrogate)"
+    if value is None or isinstance(value, bool | int | float):
+        return None
+    if depth >= MAX_DEPTH:
+        return f"is nested deeper than {MAX_DEPTH} levels"
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not _storable(key):
+                return "holds a name that cannot be stored"
+            if problem := _unstorable(item, depth + 1):
+                return problem
+        return None
+    if isinstance(value, list):
+        for item in value:
+            if problem := _unstorable(item, depth + 1):
+                return problem
+        return None
+    return f"holds a {type(value).__name__}"
 
 
 @dataclass
@@ -87,11 +145,25 @@ class Batcher:
         batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
         try:
             results = await self.flush([item for item, _ in batch])
-        except Exception as exc:  # every waiter learns of it; the loop goes on
-            log.exception("%s: a batch of %d failed", self.name, len(batch))
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
+        except Exception as exc:
+            if len(batch) == 1 or is_outage(exc):  # every waiter learns of it; the loop goes on
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(as_caller_error(exc) or exc)
+                return
+            # One bad item must not fail its neighbours: each goes again on its own, and only
+            # the one at fault fails.
+            log.warning("%s: a batch of %d failed (%s: %s); retrying its items one by one",
+                        self.name, len(batch), type(exc).__name__, exc)
+            for item, future in batch:
+                try:
+                    result = (await self.flush([item]))[0]
+                except Exception as one:
+                    if not future.done():
+                        future.set_exception(as_caller_error(one) or one)
+                else:
+                    if not future.done():
+                        future.set_result(result)
             return
         for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
@@ -106,6 +178,7 @@ class InteractionWriter(Batcher):
         super().__init__("interactions", max_batch)
 
     async def save(self, row: Row) -> Stored:
+        check(row)
         result: Stored = await self.submit(row)
         return result
 
@@ -145,14 +218,16 @@ async def insert_new(rows: list[Row]) -> dict[tuple[str, str], int]:
     table = Interaction._meta.db_table
     if conn.capabilities.dialect == "postgres":
         columns = list(zip(*[(row.source, row.kind, row.dedup_key, row.actor, row.scene,
-                               _json(row.payload), row.received_at, row.processed_at)
+                               row.payload_json or _json(row.payload), row.received_at,
+                               row.processed_at)
                               for row in rows], strict=True))
         returned = await conn.execute_query_dict(INSERT_PG.format(table=table), columns)
     else:
         values: list[Any] = []
         for row in rows:
             values.extend([row.source, row.kind, row.dedup_key, row.actor, row.scene,
-                           _json(row.payload), row.received_at.isoformat(" "),
+                           row.payload_json or _json(row.payload),
+                           row.received_at.isoformat(" "),
                            row.processed_at and row.processed_at.isoformat(" "), 0])
         names = ",".join(f'"{c}"' for c in COLUMNS)
         sql = (f'INSERT INTO "{table}" ({names})'

@@ -1,31 +1,50 @@
 """Logging that never carries a full phone number, a session_key, a token or a key.
 
-Every record passes through one filter that masks phones and secret-looking query parameters,
-and the access log shows query strings with their sensitive values masked.
+Every record passes through one filter that masks phones (however they are written),
+secret-looking query parameters, bearer tokens and every secret the service was configured
+with — in the message, in a formatted traceback and in a stack. The access log shows paths and
+query strings decoded, then scrubbed.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import Any
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 
-from bot.privacy import mask_phones
+from bot.privacy import ascii_digits, mask_phones
 
 SENSITIVE = re.compile(
     r"(?i)\b(access_token|token|secret|corpsecret|session_key|signature|msg_signature|echostr"
-    r"|code|js_code|encrypt|key|password|authorization)=([^&\s\"']+)"
+    r"|code|js_code|encrypt|encrypted_data|iv|key|password|authorization)=([^&\s\"']+)"
 )
-BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+")
+BEARER = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+")
+AUTHORIZATION = re.compile(r"(?i)(authorization['\"]?\s*[:=,]\s*['\"]?)[^\r\n'\"]+")
+PERCENT_DIGIT = re.compile(r"%3([0-9])")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_secrets: set[str] = set()
+_formatter = logging.Formatter()
+
+
+def protect(*values: object) -> None:
+    """Secrets of the running service (tokens, keys): never shown in a log line, wherever they
+    turn up (a malformed header echoed in an error, a URL, a traceback)."""
+    _secrets.update(str(v) for v in values if v is not None and len(str(v)) >= 8)
 
 
 def scrub(text: str) -> str:
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    if "%3" in text:  # percent-encoded digits are still a phone number
+        text = PERCENT_DIGIT.sub(r"\1", text)
     text = SENSITIVE.sub(lambda m: f"{m.group(1)}=***", text)
     text = BEARER.sub(lambda m: f"{m.group(1)} ***", text)
-    return mask_phones(text)
+    text = AUTHORIZATION.sub(lambda m: f"{m.group(1)}***", text)
+    return mask_phones(ascii_digits(text))
 
 
 class ScrubFilter(logging.Filter):
@@ -36,14 +55,40 @@ class ScrubFilter(logging.Filter):
         clean = scrub(message)
         if clean != message or record.args:
             record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:  # formatters reuse exc_text once it is set
+            record.exc_text = _formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+        if record.stack_info:
+            record.stack_info = scrub(record.stack_info)
         return True
+
+
+class ProtocolErrorFilter(logging.Filter):
+    """aiohttp logs a request it cannot parse (a header over 8 KiB, a bad request line) with a
+    traceback that quotes the raw bytes. It is the client's mistake: one line, no bytes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg, record.args = "refused a malformed HTTP request from %s (%s %s)", (
+                remote, exc.code, type(exc).__name__)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+# aiohttp's server logger for our applications (see bot.api.SERVER_OPTIONS).
+SERVER_LOG = logging.getLogger("bot.server")
+SERVER_LOG.addFilter(ProtocolErrorFilter())
 
 
 class AccessLogger(AbstractAccessLogger):
     """One line a request. A WeChat push answered 200 is already on record as an interaction,
     so its line is DEBUG (at the rate booths produce them, INFO lines cost a fifth of the
     callback path); callbacks are logged without their query string (nothing but signatures
-    and nonces); other query strings are scrubbed here, once."""
+    and nonces); other paths and query strings are logged decoded and scrubbed, here, once."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         path = request.path
@@ -51,9 +96,15 @@ class AccessLogger(AbstractAccessLogger):
         level = logging.DEBUG if callback and response.status == 200 else logging.INFO
         if not self.logger.isEnabledFor(level):
             return
-        target = path if callback or not request.query_string else scrub(request.path_qs)
+        if callback:
+            target = path
+        else:
+            query = request.query_string
+            target = scrub(f"{path}?{query}" if query else path)
+            if CONTROL.search(target):  # a decoded %0A must not start a forged line
+                target = CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", target)
         self.logger.log(level, '%s "%s %s" %s %.1fms', request.remote, request.method, target,
-                         response.status, time * 1000, extra={"scrubbed": True})
+                        response.status, time * 1000, extra={"scrubbed": True})
 
     @property
     def enabled(self) -> bool:
@@ -69,7 +120,3 @@ def setup_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
     for noisy in ("tortoise", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def access_log_args() -> dict[str, Any]:
-    return {"access_log_class": AccessLogger}

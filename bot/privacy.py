@@ -6,12 +6,25 @@ import base64
 import hashlib
 import hmac
 import re
+import unicodedata
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-PHONE = re.compile(r"(?<!\d)(\+?86)?(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+# A mainland mobile number however it is written: 13800138000, 138-0013-8000, 139 1234 5678,
+# +86 139…, 0086-139…, (86)139… — one separator at most between any two digits.
+_SEP = r"[\s.+-]?"
+PHONE = re.compile(r"(?<![\d])(?:(?:\+|00)?\(?86\)?[\s-]*)?(1" + _SEP + r"[3-9]"
+                   + (_SEP + r"\d") * 9 + r")(?![\d])")
+_NON_ASCII_DIGIT = re.compile(r"(?![0-9])\d")
+
+
+def ascii_digits(text: str) -> str:
+    """Every decimal digit (fullwidth １, Arabic-Indic ١, …) as its ASCII digit."""
+    if text.isascii():
+        return text
+    return _NON_ASCII_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group())), text)
 
 
 def mask_phone(phone: str) -> str:
@@ -23,12 +36,12 @@ def mask_phone(phone: str) -> str:
 
 
 def mask_phones(text: str) -> str:
-    """Every mainland mobile number inside a text, masked."""
-    return PHONE.sub(lambda m: f"{m.group(2)}****{m.group(4)}", text)
+    """Every mainland mobile number inside a (digit-normalised) text, masked."""
+    return PHONE.sub(lambda m: mask_phone(m.group(1)), text)
 
 
 def normalize_phone(phone: str, country_code: str = "86") -> str:
-    digits = re.sub(r"\D", "", phone)
+    digits = re.sub(r"\D", "", ascii_digits(phone))
     if country_code == "86" and len(digits) == 13 and digits.startswith("86"):
         digits = digits[2:]
     return digits if country_code == "86" else f"{country_code}{digits}"

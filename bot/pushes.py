@@ -156,29 +156,38 @@ class Push:
         return cls(fields)
 
 
+def _text(fields: dict[str, Any], name: str) -> str:
+    """A header field WeChat sends once, as text ("" when absent): a repeated or nested one is
+    no push of WeChat's."""
+    value = fields.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise MalformedPush(f"`{name}` must appear once, as text")
+    return value
+
+
 def classify(source: str, fields: dict[str, Any]) -> Push:
-    msg_type = str(fields.get("MsgType") or "").lower()
+    msg_type = _text(fields, "MsgType").lower()
     if not msg_type:
         raise MalformedPush("the push has no MsgType")
     scene: str | None = None
     if msg_type == "event":
-        event = str(fields.get("Event") or "").lower()
+        event = _text(fields, "Event").lower()
         kind = f"event.{event}"
-        key = str(fields.get("EventKey") or "")
+        key = _text(fields, "EventKey")
         if event == "subscribe" and key.startswith(QRSCENE):
             scene = key[len(QRSCENE):]
         elif event == "scan" and key:
             scene = key
         elif event == "change_external_contact":
-            kind += "." + str(fields.get("ChangeType") or "").lower()
-            scene = fields.get("State") or None
+            kind += "." + _text(fields, "ChangeType").lower()
+            scene = _text(fields, "State") or None
     else:
         kind = f"message.{msg_type}"
-    if source == "wecom" and fields.get("ExternalUserID"):
-        actor = str(fields["ExternalUserID"])
-    else:
-        actor = fields.get("FromUserName") or None
-    return Push(source=source, fields=fields, kind=kind, actor=actor, scene=scene,
+    actor = (source == "wecom" and _text(fields, "ExternalUserID")) or _text(
+        fields, "FromUserName")
+    return Push(source=source, fields=fields, kind=kind, actor=actor or None, scene=scene,
                 dedup_key=dedup_key(fields))
 
 
@@ -186,9 +195,9 @@ def dedup_key(fields: dict[str, Any]) -> str:
     """WeChat retries a push with the same MsgId, or for events the same FromUserName +
     CreateTime (wechat-api.md §2.1); Event and its details are added so that two events of one
     person in one second are not taken for one."""
-    if fields.get("MsgId"):
-        return f"msg:{fields['MsgId']}"
+    if msg_id := _text(fields, "MsgId"):
+        return f"msg:{msg_id}"
     parts = [str(fields.get(name) or "") for name in (
         "FromUserName", "CreateTime", "Event", "EventKey", "ChangeType", "UserID",
         "ExternalUserID", "MsgID", "AgentID")]
-    return "evt:" + hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
+    return "evt:" + hashlib.sha1("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()

@@ -1,14 +1,24 @@
-"""Settings read once from the environment (names as in the public contract)."""
+"""Settings read once from the environment (names as in the public contract), each checked:
+a setting that cannot work stops the start with one line naming its variable."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import re
 import secrets
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from bot.errors import MissingSetting
+from bot.errors import MissingSetting, SettingError
+
+MIN_SECRET_KEY = 32  # characters; the keys sealing personal data derive from it
+MIN_ADMIN_TOKEN = 16
+_AES_KEY = re.compile(r"[A-Za-z0-9]{43}")
 
 
 class Secret(str):
@@ -50,6 +60,7 @@ class Settings:
     timestamp_tolerance: int = 300
     recovery_after: float = 30.0
     completion_linger: float = 0.1  # seconds processed marks wait to share an UPDATE
+    body_timeout: float = 10.0  # seconds a request's body may take to arrive
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -59,28 +70,35 @@ class Settings:
             value = env.get(f"SCRM_{name}")
             return value if value not in (None, "") else None
 
-        agent = get("WECOM_AGENT_ID")
+        def base(name: str, default: str) -> str:
+            return _http_url(f"SCRM_{name}", get(name) or default).rstrip("/")
+
+        def aes_key(name: str) -> Secret | None:
+            return _secret(_aes_key(f"SCRM_{name}", get(name)))
+
         return cls(
-            database_url=get("DATABASE_URL") or cls.database_url,
-            redis_url=get("REDIS_URL"),
-            wechat_api_base=(get("WECHAT_API_BASE") or cls.wechat_api_base).rstrip("/"),
-            wechat_mp_base=(get("WECHAT_MP_BASE") or cls.wechat_mp_base).rstrip("/"),
-            wecom_api_base=(get("WECOM_API_BASE") or cls.wecom_api_base).rstrip("/"),
+            database_url=_database_url(get("DATABASE_URL") or cls.database_url),
+            redis_url=_redis_url(get("REDIS_URL")),
+            wechat_api_base=base("WECHAT_API_BASE", cls.wechat_api_base),
+            wechat_mp_base=base("WECHAT_MP_BASE", cls.wechat_mp_base),
+            wecom_api_base=base("WECOM_API_BASE", cls.wecom_api_base),
             oa_appid=get("OA_APPID"),
             oa_secret=_secret(get("OA_SECRET")),
             oa_token=_secret(get("OA_TOKEN")),
-            oa_aes_key=_secret(get("OA_AES_KEY")),
+            oa_aes_key=aes_key("OA_AES_KEY"),
             oa_opportunity_template_id=get("OA_OPPORTUNITY_TEMPLATE_ID"),
             mp_appid=get("MP_APPID"),
             mp_secret=_secret(get("MP_SECRET")),
             wecom_corpid=get("WECOM_CORPID"),
             wecom_token=_secret(get("WECOM_TOKEN")),
-            wecom_aes_key=_secret(get("WECOM_AES_KEY")),
+            wecom_aes_key=aes_key("WECOM_AES_KEY"),
             wecom_secret=_secret(get("WECOM_SECRET")),
-            wecom_agent_id=int(agent) if agent and agent.isdigit() else None,
-            admin_token=_secret(get("ADMIN_TOKEN")),
-            secret_key=_secret(get("SECRET_KEY")),
-            public_url=(get("PUBLIC_URL") or cls.public_url).rstrip("/"),
+            wecom_agent_id=_agent_id(get("WECOM_AGENT_ID")),
+            admin_token=_secret(_long_enough("SCRM_ADMIN_TOKEN", get("ADMIN_TOKEN"),
+                                             MIN_ADMIN_TOKEN)),
+            secret_key=_secret(_long_enough("SCRM_SECRET_KEY", get("SECRET_KEY"),
+                                            MIN_SECRET_KEY)),
+            public_url=base("PUBLIC_URL", cls.public_url),
         )
 
     def require(self, name: str) -> str:
@@ -94,17 +112,35 @@ class Settings:
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite://")
 
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database's file (None on PostgreSQL and for an in-memory database)."""
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.removeprefix("sqlite://").split("?", 1)[0]
+        return None if path in ("", ":memory:") else Path(path)
+
+    @property
+    def key_file(self) -> Path | None:
+        """Where the embedded default keeps its generated SCRM_SECRET_KEY."""
+        path = self.sqlite_path
+        return None if path is None else path.with_name(path.name + ".secret")
+
     def with_secret_key(self) -> Settings:
-        """On the embedded default, a key generated once and kept in a file beside the database."""
+        """On the embedded default, a key generated once and kept in a file beside the
+        database — never generated again while the database holds data sealed with it."""
         if self.secret_key is not None:
             return self
         if not self.is_sqlite:
             raise MissingSetting("SCRM_SECRET_KEY")
-        db_path = self.database_url.removeprefix("sqlite://")
-        if db_path in ("", ":memory:"):
+        key_file, db_path = self.key_file, self.sqlite_path
+        if key_file is None or db_path is None:  # in memory: the data dies with the process
             return replace(self, secret_key=Secret(secrets.token_urlsafe(32)))
-        key_file = Path(db_path).with_name(Path(db_path).name + ".secret")
         if not key_file.exists():
+            if holds_sealed_data(db_path):
+                raise SettingError("SCRM_SECRET_KEY", (
+                    f"the key file {key_file} is missing, but {db_path} holds personal data "
+                    "sealed with its key: restore the file (or set SCRM_SECRET_KEY to that key)"))
             key_file.parent.mkdir(parents=True, exist_ok=True)
             try:
                 fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -113,10 +149,124 @@ class Settings:
             else:
                 with os.fdopen(fd, "w") as out:
                     out.write(secrets.token_urlsafe(32))
-        return replace(self, secret_key=Secret(key_file.read_text().strip()))
+        return replace(self, secret_key=Secret(read_key_file(key_file)))
 
     def __repr__(self) -> str:
         shown = ", ".join(
             f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr
         )
         return f"Settings({shown})"
+
+
+def _database_url(url: str) -> str:
+    variable = "SCRM_DATABASE_URL"
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme == "sqlite":
+        if not url.removeprefix("sqlite://").split("?", 1)[0]:
+            raise SettingError(variable, "a sqlite:// URL needs a file path (sqlite://scrm.sqlite3)")
+        return url
+    if scheme not in ("postgres", "postgresql"):
+        raise SettingError(variable, f"must be sqlite://PATH or postgres://USER:PASS@HOST:PORT/DB "
+                                     f"(got {scheme or 'no'} scheme)")
+    _host_and_port(variable, url)
+    if not urlsplit(url).path.strip("/"):
+        raise SettingError(variable, "a postgres:// URL needs a database name (…/DB)")
+    return url
+
+
+def _redis_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    variable = "SCRM_REDIS_URL"
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme not in ("redis", "rediss", "unix"):
+        raise SettingError(variable, f"must be redis://HOST:PORT/DB (got {scheme or 'no'} scheme)")
+    if scheme != "unix":
+        _host_and_port(variable, url)
+        db = urlsplit(url).path.strip("/")
+        if db and not (db.isascii() and db.isdigit()):
+            raise SettingError(variable, f"the database number must be an integer (got {db!r})")
+    return url
+
+
+def _host_and_port(variable: str, url: str) -> None:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        raise SettingError(variable, f"is not a valid URL ({exc})") from None
+    if not parts.hostname:
+        raise SettingError(variable, "names no host")
+
+
+def _http_url(variable: str, url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise SettingError(variable, "must be an http:// or https:// URL")
+    _host_and_port(variable, url)
+    return url
+
+
+def _aes_key(variable: str, key: str | None) -> str | None:
+    """WeChat's EncodingAESKey: 43 letters and digits, base64 of a 32-byte AES key."""
+    if key is None:
+        return None
+    if not _AES_KEY.fullmatch(key):
+        raise SettingError(variable, f"must be the 43 letters and digits of the EncodingAESKey "
+                                     f"(got {len(key)} characters)")
+    try:
+        if len(base64.b64decode(key + "=", validate=True)) == 32:
+            return key
+    except binascii.Error:
+        pass
+    raise SettingError(variable, "does not decode to a 32-byte AES key")
+
+
+def _agent_id(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 2**31:
+        raise SettingError("SCRM_WECOM_AGENT_ID", f"must be the app's numeric AgentId "
+                                                  f"(got {value[:20]!r})")
+    return int(value)
+
+
+def _long_enough(variable: str, value: str | None, minimum: int) -> str | None:
+    if value is not None and len(value) < minimum:
+        raise SettingError(variable, f"must be at least {minimum} characters long "
+                                     f"(got {len(value)})")
+    return value
+
+
+def read_key_file(path: Path) -> str:
+    """The key kept in `path`, if it is one: printable ASCII, at least 32 characters."""
+    variable = "SCRM_SECRET_KEY"
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SettingError(variable, f"the key file {path} cannot be read ({exc.strerror})"
+                           ) from None
+    try:
+        key = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        key = None
+    if key is None or not key.isprintable():
+        raise SettingError(variable, f"the key file {path} does not hold a key (unreadable text)")
+    if not key:
+        raise SettingError(variable, f"the key file {path} is empty")
+    if len(key) < MIN_SECRET_KEY:
+        raise SettingError(variable, f"the key in {path} is too short ({len(key)} characters; "
+                                     f"at least {MIN_SECRET_KEY})")
+    return key
+
+
+def holds_sealed_data(db_path: Path) -> bool:
+    """Whether the SQLite database holds values sealed with the data key."""
+    if not db_path.exists():
+        return False
+    try:
+        with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
+            row = conn.execute('SELECT 1 FROM "identity" WHERE "sealed" IS NOT NULL LIMIT 1'
+                               ).fetchone()
+    except sqlite3.Error:  # no such table yet: nothing sealed
+        return False
+    return row is not None

@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from tortoise.expressions import F, Q
 
 from bot.dispatch import Dispatcher
-from bot.pushes import classify
+from bot.faults import OutageLog, is_outage
+from bot.pushes import Push
 from models import Interaction
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class Worker:
         self.recovery_after = recovery_after
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
+        self.outage = OutageLog(log, "recovering unfinished pushes")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="worker")
@@ -42,8 +44,13 @@ class Worker:
         while True:
             try:
                 await self.recover()
-            except Exception:
-                log.exception("recovering unfinished pushes failed; trying again shortly")
+            except Exception as exc:
+                if is_outage(exc):  # one line when the database goes away, one when it is back
+                    self.outage.failed(exc)
+                else:
+                    log.exception("recovering unfinished pushes failed; trying again shortly")
+            else:
+                self.outage.succeeded()
             await asyncio.sleep(self.interval)
 
     async def recover(self, limit: int = 100) -> int:
@@ -55,21 +62,26 @@ class Worker:
             Interaction.filter(processed_at=None, attempts__lt=MAX_ATTEMPTS,
                                received_at__lt=now - timedelta(seconds=self.recovery_after))
             .filter(free).order_by("id").limit(limit)
-            .values_list("id", "source", "payload", "attempts")
+            .values_list("id", "source", "kind", "dedup_key", "actor", "scene", "payload",
+                         "attempts")
         )
         claimed = 0
-        for interaction_id, source, payload, attempts in candidates:
+        for interaction_id, source, kind, dedup, actor, scene, payload, attempts in candidates:
             lease = timedelta(seconds=LEASE * 2 ** min(attempts, 6))
             won = await Interaction.filter(id=interaction_id, processed_at=None).filter(
                 free).update(claimed_until=now + lease, attempts=F("attempts") + 1)
             if not won:
                 continue  # another worker has it
             claimed += 1
-            push = classify(source, payload)
-            push.interaction_id = interaction_id
+            # Dispatched again as it was stored, whatever its source (a WeChat push, a
+            # mini-program call): the stored kind and scene, not a new reading of the payload.
+            push = Push(source=source, fields=payload, kind=kind, actor=actor, scene=scene,
+                        dedup_key=dedup, interaction_id=interaction_id)
             try:
                 await self.dispatcher.process(push)
-            except Exception:
+            except Exception as exc:
+                if is_outage(exc):
+                    raise  # the round ends; the claim expires and the push is tried again
                 log.exception("interaction %s failed again (attempt %d)", interaction_id,
                               attempts + 1)
         return claimed

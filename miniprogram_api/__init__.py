@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from bot import keys
-from bot.admin import bearer
-from bot.app import Handler, read_json
-from bot.errors import BadRequest, Unauthorized
+from bot import fields, keys
+from bot.api import Handler, bearer, read_json, reply
+from bot.errors import Unauthorized
 from bot.intake import Row
 from bot.pushes import Push
 from miniprogram_api.sessions import SessionSigner
@@ -47,14 +46,11 @@ async def record(root: web.Application, kind: str, actor: str, dedup: str,
 
 async def login(request: web.Request) -> web.Response:
     data = await read_json(request)
-    code, scene = data.get("code"), data.get("scene")
-    if not isinstance(code, str) or not code.strip() or len(code) > 128:
-        raise BadRequest("`code` (from wx.login) is required", code="missing_field")
-    if scene is not None and (not isinstance(scene, str) or len(scene) > 128):
-        raise BadRequest("`scene` must be a string of at most 128 characters",
-                         code="invalid_field")
+    fields.only(data, ("code", "scene"))
+    code = fields.text(data, "code", limit=128, required=True)
+    scene = fields.text(data, "scene", limit=128) if data.get("scene") != "" else None
     root = request.app[ROOT]
-    session = await root[keys.WECHAT].mp.code_to_session(code.strip())
+    session = await root[keys.WECHAT].mp.code_to_session(str(code))
     openid, unionid = str(session["openid"]), session.get("unionid")
     await root[keys.STORE].set(f"scrm:mp:session_key:{openid}", str(session["session_key"]),
                                ttl=SESSION_KEY_TTL)
@@ -64,7 +60,7 @@ async def login(request: web.Request) -> web.Response:
     if push.prospect_id is None:
         raise RuntimeError("a login was processed without a prospect")
     token = request.app[SIGNER].issue(push.prospect_id, openid)
-    return web.json_response({"token": token, "prospect_id": push.prospect_id})
+    return reply({"token": token, "prospect_id": push.prospect_id})
 
 
 def create_mp_app(root: web.Application) -> web.Application:

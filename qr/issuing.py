@@ -8,6 +8,7 @@ mini-program `scene` (≤ 32 of a restricted set) and WeCom `state` (≤ 30).
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import string
 import uuid
@@ -18,6 +19,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from bot import fields
 from bot.errors import BadRequest, Conflict, NotFound, WeChatAPIError
 from bot.wechat import WeChat
 from models import (
@@ -30,6 +32,7 @@ from models import (
     Salesperson,
 )
 
+log = logging.getLogger(__name__)
 SCENE_ALPHABET = string.ascii_letters + string.digits
 SCENE_LENGTH = 12  # 71 bits: not guessable, well inside every channel's limit
 PERMANENT_OA_LIMIT = 100_000
@@ -62,83 +65,29 @@ class CodeRequest:
     count: int = 1
 
 
-def _choice(
-    data: dict[str, Any], name: str, enum: type[CodeKind] | type[CodeChannel]
-) -> Any:
-    value = data.get(name)
-    allowed = [member.value for member in enum]
-    if value not in allowed:
-        raise BadRequest(
-            f"`{name}` must be one of {', '.join(allowed)}; got {value!r}",
-            code=f"invalid_{name}",
-        )
-    return enum(value)
-
-
-def _int(
-    data: dict[str, Any],
-    name: str,
-    default: int | None = None,
-    *,
-    low: int = 1,
-    high: int = 2**31 - 1,
-) -> int | None:
-    value = data.get(name, default)
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or not low <= value <= high
-    ):
-        raise BadRequest(
-            f"`{name}` must be an integer from {low} to {high}", code="invalid_field"
-        )
-    return value
-
-
-def _str(data: dict[str, Any], name: str, limit: int) -> str | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > limit:
-        raise BadRequest(
-            f"`{name}` must be a non-empty string of at most {limit} characters",
-            code="invalid_field",
-        )
-    return value.strip()
+FIELDS = ("kind", "channel", "campaign", "salesperson_id", "partner_id", "material_id", "team",
+          "backup_salesperson_id", "tags", "permanent", "expire_days", "welcome", "page", "count")
 
 
 def parse_request(data: dict[str, Any]) -> CodeRequest:
     """A code request from JSON, or a 400 naming what is wrong."""
-    tags = data.get("tags", [])
-    if not isinstance(tags, list) or not all(
-        isinstance(t, str) and t.strip() for t in tags
-    ):
-        raise BadRequest(
-            "`tags` must be a list of non-empty strings", code="invalid_field"
-        )
-    permanent = data.get("permanent", False)
-    if not isinstance(permanent, bool):
-        raise BadRequest("`permanent` must be true or false", code="invalid_field")
+    fields.only(data, FIELDS)
     request = CodeRequest(
-        kind=_choice(data, "kind", CodeKind),
-        channel=_choice(data, "channel", CodeChannel),
-        campaign=_str(data, "campaign", 128),
-        salesperson_id=_int(data, "salesperson_id"),
-        partner_id=_int(data, "partner_id"),
-        material_id=_int(data, "material_id"),
-        team=_str(data, "team", 64),
-        backup_id=_int(data, "backup_salesperson_id"),
-        tags=list(dict.fromkeys(t.strip() for t in tags)),
-        permanent=permanent,
-        expire_days=_int(
-            data, "expire_days", MAX_TEMPORARY_DAYS, high=MAX_TEMPORARY_DAYS
-        )
-        or 30,
-        welcome=_str(data, "welcome", 600),
-        page=_str(data, "page", 256) or DEFAULT_PAGE,
-        count=_int(data, "count", 1, high=MAX_BATCH) or 1,
+        kind=fields.choice(data, "kind", CodeKind, code="invalid_kind"),
+        channel=fields.choice(data, "channel", CodeChannel, code="invalid_channel"),
+        campaign=fields.text(data, "campaign", limit=128),
+        salesperson_id=fields.integer(data, "salesperson_id"),
+        partner_id=fields.integer(data, "partner_id"),
+        material_id=fields.integer(data, "material_id"),
+        team=fields.text(data, "team", limit=64),
+        backup_id=fields.integer(data, "backup_salesperson_id"),
+        tags=fields.tags(data),
+        permanent=fields.boolean(data, "permanent"),
+        expire_days=fields.integer(data, "expire_days", MAX_TEMPORARY_DAYS,
+                                   high=MAX_TEMPORARY_DAYS) or MAX_TEMPORARY_DAYS,
+        welcome=fields.text(data, "welcome", limit=600, multiline=True),
+        page=fields.text(data, "page", limit=256) or DEFAULT_PAGE,
+        count=fields.integer(data, "count", 1, high=MAX_BATCH) or 1,
     )
     needs = {
         CodeKind.SALESPERSON: "salesperson_id",
@@ -266,7 +215,12 @@ class CodeIssuer:
         way = await self.wechat.wecom.add_contact_way(
             users=refs.wecom_users, state=scene, remark=caption[:30] or None
         )
-        image = await self.wechat.http.request("GET", way["qr_code"], raw=True)
+        try:
+            image = await self.wechat.http.request("GET", way["qr_code"], raw=True)
+        except WeChatAPIError as exc:  # the way exists in WeCom now: keep it, draw it later
+            log.warning("the image of contact way %s is not available yet (%r); it is fetched "
+                        "when the code is first printed", way["config_id"], exc)
+            image = None
         return {
             "config_id": way["config_id"],
             "qr_code": way["qr_code"],

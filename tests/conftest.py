@@ -121,6 +121,7 @@ async def database_url(database_template: str, tmp_path: Path) -> str:
         return database_template
     path = tmp_path / "scrm.sqlite3"
     shutil.copyfile(database_template, path)
+    path.chmod(0o600)  # as the service makes its database file
     return f"sqlite://{path}"
 
 

@@ -173,7 +173,8 @@ async def test_prospect_detail(client):
 
 
 @pytest.mark.parametrize("raw,status", [("999999", 404), ("0", 400), ("-1", 400), ("abc", 400),
-                                        ("99999999999999999999", 400), ("1.5", 400)])
+                                        ("99999999999999999999", 404), ("1" * 21, 400),
+                                        ("1.5", 400)])
 async def test_unknown_or_bad_prospect_ids(client, raw, status):
     response = await client.get(f"/admin/prospects/{raw}", headers=AUTH)
     assert response.status == status

@@ -338,7 +338,7 @@ async def test_a_batch_code_png_carries_its_serial(client, monkeypatch):
 async def test_an_unknown_code_has_no_image(client):
     for path, status in (
         ("/admin/codes/999/image.png", 404),
-        ("/admin/codes/0/image.png", 404),
+        ("/admin/codes/0/image.png", 400),
         ("/admin/codes/abc/image.png", 400),
         ("/admin/codes/99999999999/image.png", 404),  # beyond the id column: no code, no 500
         ("/admin/codes/%C2%B2/image.png", 400),  # "²" is a digit to str.isdigit, not to int()

@@ -407,7 +407,7 @@ async def test_body_over_64_kib_chunked(client):
     await nothing_stored()
 
 
-async def test_a_compressed_body_is_limited_after_decompression(client):
+async def test_a_compressed_body_is_refused_never_inflated(client):
     import gzip
 
     query, _ = oa_request(oa_fields(MsgType="text", MsgId=1))
@@ -415,7 +415,8 @@ async def test_a_compressed_body_is_limited_after_decompression(client):
     assert len(bomb) < 64 * 1024
     response = await client.post("/wechat/oa", params=query, data=bomb,
                                  headers={"Content-Encoding": "gzip"})
-    assert response.status == 413
+    assert response.status == 415
+    assert error(await response.json()) == "unsupported_content_encoding"
     await nothing_stored()
 
 
@@ -611,7 +612,7 @@ async def test_concurrent_pushes_share_commits_and_each_is_attributed_to_its_own
         assert row.prospect_id == identity.prospect_id
 
 
-async def test_a_failed_commit_is_a_5xx_so_wechat_retries(client, monkeypatch):
+async def test_a_failed_commit_is_a_503_so_wechat_retries(client, monkeypatch):
     import bot.intake
 
     real = bot.intake.insert_new
@@ -622,8 +623,8 @@ async def test_a_failed_commit_is_a_5xx_so_wechat_retries(client, monkeypatch):
     monkeypatch.setattr(bot.intake, "insert_new", down)
     query, body = oa_request(oa_fields(MsgType="text", Content="hi", MsgId=11))
     response = await client.post("/wechat/oa", params=query, data=body)
-    assert response.status == 500
-    assert error(await response.json()) == "internal_error"
+    assert response.status == 503
+    assert error(await response.json()) == "service_unavailable"
     assert "database" not in await response.text()
     await nothing_stored()
     monkeypatch.setattr(bot.intake, "insert_new", real)
