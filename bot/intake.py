@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -77,8 +78,10 @@ def _storable(text: str) -> bool:
 def _unstorable(value: Any, depth: int) -> str | None:
     if isinstance(value, str):
         return None if _storable(value) else "holds text that cannot be stored (NUL, surrogate)"
-    if value is None or isinstance(value, bool | int | float):
+    if value is None or isinstance(value, bool | int):
         return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "holds a number JSON cannot write (NaN, ∞)"
     if depth >= MAX_DEPTH:
         return f"is nested deeper than {MAX_DEPTH} levels"
     if isinstance(value, dict):

@@ -7,6 +7,7 @@ import asyncio
 
 from bot.errors import WeChatAPIError
 from bot.wechat import WeChat
+from bot.wechat.client import WeChatTransportError
 from models import Code, CodeArtwork, Material, Partner, Salesperson
 from qr import render
 
@@ -57,8 +58,8 @@ async def fetch_source(code: Code, wechat: WeChat) -> CodeArtwork:
             break
         except WeChatAPIError as exc:
             if attempt + 1 == FETCH_ATTEMPTS:
-                raise WeChatAPIError(exc.errcode, "the code's image could not be fetched from "
-                                     "WeCom yet; try again shortly", path=exc.path) from exc
+                raise WeChatTransportError("the code's image could not be fetched from WeCom "
+                                           "yet; try again shortly", path=exc.path) from exc
             await asyncio.sleep(FETCH_BACKOFF * 2**attempt)
     artwork, _ = await CodeArtwork.update_or_create(defaults={"source": image}, code_id=code.id)
     return artwork

@@ -15,7 +15,7 @@ from bot.errors import ScrmError
 from bot.sandbox import events
 from bot.sandbox.api import jpeg
 from bot.sandbox.pushes import push_oa, push_wecom
-from bot.sandbox.records import new_openid
+from bot.sandbox.records import Refusal, new_openid
 from bot.sandbox.state import SANDBOX, Sandbox
 
 Handler = Callable[[web.Request, Sandbox, dict[str, Any]], Awaitable[Any]]
@@ -131,8 +131,18 @@ async def messages(request: web.Request, s: Sandbox, body: dict[str, Any]) -> An
             "welcome": s.welcome_messages, "wxacode": s.wxacodes}
 
 
+CONTACT_WAY_IMAGE = "/sandbox/contact_way/image"
+
+
 async def contact_way_image(request: web.Request) -> web.Response:
-    way = request.app[SANDBOX].contact_ways.get(request.match_info["config_id"])
+    """WeCom's image host for contact-way codes. A failure injected for CONTACT_WAY_IMAGE (any
+    errcode) makes it answer 503, as an unreachable host would."""
+    sandbox = request.app[SANDBOX]
+    try:
+        sandbox.take_failure(CONTACT_WAY_IMAGE)
+    except Refusal:
+        raise web.HTTPServiceUnavailable() from None
+    way = sandbox.contact_ways.get(request.match_info["config_id"])
     if way is None or way.qr_code is None:
         raise web.HTTPNotFound()
     return jpeg(way.qr_code)
