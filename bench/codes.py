@@ -34,7 +34,7 @@ ENV = {
     "SCRM_OA_APPID": "wxbenchcodes00001", "SCRM_OA_SECRET": "bench-oa-secret",
     "SCRM_OA_TOKEN": "benchtoken", "SCRM_OA_AES_KEY": "B" * 43,
     "SCRM_MP_APPID": "wxbenchcodesmp001", "SCRM_MP_SECRET": "bench-mp-secret",
-    "SCRM_SECRET_KEY": "bench-secret-key",
+    "SCRM_SECRET_KEY": "bench-secret-key-0123456789abcdef",
 }
 
 
