@@ -81,7 +81,7 @@ def _fields(index: int, openid: str, created: int, rng: random.Random, mix: Mix)
 
 
 def request_line(fields: dict[str, Any], timestamp: str) -> str:
-    """The request WeChat makes for `fields` in safe mode (wechat-api.md §1.2, §1.3)."""
+    """The request WeChat makes for `fields` in safe mode (docs/wechat.md §1.2, §1.3)."""
     nonce = str(secrets.randbelow(10**10))
     encrypted = encrypt(OA_AES_KEY, OA_APPID, render_xml(fields))
     query = {"signature": sign(OA_TOKEN, timestamp, nonce), "timestamp": timestamp,

@@ -2,7 +2,7 @@
 
 Nothing is stored before the signature is checked, and a push is acknowledged only after its
 interaction is committed. WeChat waits 5 seconds: what the handler has not finished by the
-deadline goes on after the reply (wechat-api.md §2.1, §5.2).
+deadline goes on after the reply (docs/wechat.md §2.1, §5.2).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ async def receive(request: web.Request, source: str, fields: dict[str, object],
 
 
 def as_json(xml: str) -> str:
-    """A reply for a JSON-format push: the same element names as keys (wechat-api.md §1.2)."""
+    """A reply for a JSON-format push: the same element names as keys (docs/wechat.md §1.2)."""
     fields = xmltodict.parse(xml)["xml"]
     if str(fields.get("CreateTime", "")).isdigit():
         fields["CreateTime"] = int(fields["CreateTime"])

@@ -64,7 +64,7 @@ class SettingError(ScrmError):
 
 
 class WeChatAPIError(ScrmError):
-    """WeChat answered with a non-zero errcode (see ../shared/wechat-api.md §0)."""
+    """WeChat answered with a non-zero errcode (see docs/wechat.md §0)."""
 
     status, code = 502, "wechat_error"
 

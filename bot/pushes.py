@@ -193,7 +193,7 @@ def classify(source: str, fields: dict[str, Any]) -> Push:
 
 def dedup_key(fields: dict[str, Any]) -> str:
     """WeChat retries a push with the same MsgId, or for events the same FromUserName +
-    CreateTime (wechat-api.md §2.1); Event and its details are added so that two events of one
+    CreateTime (docs/wechat.md §2.1); Event and its details are added so that two events of one
     person in one second are not taken for one."""
     if msg_id := _text(fields, "MsgId"):
         return f"msg:{msg_id}"

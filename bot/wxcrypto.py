@@ -1,4 +1,4 @@
-"""Verifying, decrypting and encrypting WeChat callbacks (wechat-api.md §1).
+"""Verifying, decrypting and encrypting WeChat callbacks (docs/wechat.md §1).
 
 wechatpy computes the signatures and runs the cipher; this module adds what a server facing the
 internet needs on top: constant-time comparison, a freshness window, and one uniform refusal for
@@ -35,7 +35,7 @@ class DecryptRejected(Forbidden):
 
 
 def sign(*parts: str) -> str:
-    """sha1 of the sorted parts (wechat-api.md §1.1, §1.3)."""
+    """sha1 of the sorted parts (docs/wechat.md §1.1, §1.3)."""
     signer = WeChatSigner()
     signer.add_data(*parts)
     return str(signer.signature)
@@ -128,7 +128,7 @@ class CallbackCrypto:
 
     def encrypt_reply(self, xml: str, nonce: str, timestamp: str | None = None, *,
                       as_json: bool = False) -> str:
-        """The encrypted reply envelope (wechat-api.md §1.4), in JSON for JSON-format pushes."""
+        """The encrypted reply envelope (docs/wechat.md §1.4), in JSON for JSON-format pushes."""
         assert self._cipher is not None
         timestamp = timestamp or str(int(time.time()))
         encrypt = self._cipher.encrypt(xml, self.receive_id).decode()

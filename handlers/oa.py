@@ -1,4 +1,4 @@
-"""Reactions to Official Account pushes (wechat-api.md §2.3)."""
+"""Reactions to Official Account pushes (docs/wechat.md §2.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reactions to WeCom customer-contact pushes (wechat-api.md §5.3)."""
+"""Reactions to WeCom customer-contact pushes (docs/wechat.md §5.3)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ async def welcome(push: Push, code: Code | None, wechat: WeChat) -> None:
 
 
 async def enrich(push: Push, prospects: Prospects, wechat: WeChat) -> None:
-    """Name, company, position and UnionID from `externalcontact/get` (wechat-api.md §5.5)."""
+    """Name, company, position and UnionID from `externalcontact/get` (docs/wechat.md §5.5)."""
     if push.actor is None or push.prospect_id is None:
         return
     try:

@@ -1,6 +1,6 @@
 """A local stand-in for WeChat's APIs (OA, mini program, WeCom): `python -m bot sandbox`.
 
-See ../shared/wechat-api.md §10 for what it emulates. Tests use the `wechat` fixture.
+See docs/wechat.md §10 for what it emulates. Tests use the `wechat` fixture.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The WeChat API paths of the three hosts, served on one root (../shared/wechat-api.md §0, §3–§5).
+"""The WeChat API paths of the three hosts, served on one root (docs/wechat.md §0, §3–§5).
 
 One dispatcher does what every WeChat path does (method, injected failures, access_token, JSON body,
 the error envelope, the call log); each handler only applies its own rules. This module has the

@@ -1,4 +1,4 @@
-"""The fields of OA and WeCom pushes (../shared/wechat-api.md §2.3, §5.3) and what they change.
+"""The fields of OA and WeCom pushes (docs/wechat.md §2.3, §5.3) and what they change.
 
 Builders return the fields a caller chooses; `complete_*` adds the header fields WeChat always sends
 (in WeChat's order) and `apply_*` makes the sandbox's state agree with the event.

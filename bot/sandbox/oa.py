@@ -1,4 +1,4 @@
-"""OA paths: parametric QR codes, followers, template messages, tags (wechat-api.md §3)."""
+"""OA paths: parametric QR codes, followers, template messages, tags (docs/wechat.md §3)."""
 
 from __future__ import annotations
 

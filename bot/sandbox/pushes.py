@@ -1,6 +1,6 @@
 """Pushes to a callback URL as WeChat sends them: XML, signed, encrypted, retried.
 
-Follows ../shared/wechat-api.md §1 (signatures, cipher, reply envelope), §2.1 (5 s, three tries with
+Follows docs/wechat.md §1 (signatures, cipher, reply envelope), §2.1 (5 s, three tries with
 the identical request), §2.3 (OA payloads) and §5.2–§5.3 (WeCom). The crypto is wechatpy's.
 """
 

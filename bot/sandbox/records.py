@@ -1,4 +1,4 @@
-"""The sandbox's records and WeChat's error texts (../shared/wechat-api.md §0, §3, §4, §5)."""
+"""The sandbox's records and WeChat's error texts (docs/wechat.md §0, §3, §4, §5)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """What the sandbox knows: accounts, tokens, codes, quotas, injected failures and every call.
 
-Behaviour follows ../shared/wechat-api.md §3.1, §3.2, §4.1, §5.1 and §6; time always comes from
+Behaviour follows docs/wechat.md §3.1, §3.2, §4.1, §5.1 and §6; time always comes from
 `Sandbox.clock` so tests can move it.
 """
 

@@ -1,4 +1,4 @@
-"""WeCom paths: contact ways, external contacts, welcome and app messages (wechat-api.md §5)."""
+"""WeCom paths: contact ways, external contacts, welcome and app messages (docs/wechat.md §5)."""
 
 from __future__ import annotations
 

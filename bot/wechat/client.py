@@ -1,7 +1,7 @@
 """The one async way out to WeChat (OA, mini program, WeCom), on aiohttp.
 
 wechatpy's HTTP client is synchronous: it must never run on the event loop, so every outbound call
-goes through `WeChatHTTP.request`. Conventions it follows (../shared/wechat-api.md §0): the
+goes through `WeChatHTTP.request`. Conventions it follows (docs/wechat.md §0): the
 access_token only in the query string; JSON bodies as unescaped UTF-8; a missing errcode is success;
 a non-zero errcode becomes the typed exception of `bot.errors.wechat_error`; 40001/40014/42001
 refresh the token once and retry once.

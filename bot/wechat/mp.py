@@ -1,4 +1,4 @@
-"""Mini-program APIs (../shared/wechat-api.md §4); session_key and phones stay out of logs."""
+"""Mini-program APIs (docs/wechat.md §4); session_key and phones stay out of logs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Official Account APIs (../shared/wechat-api.md §3)."""
+"""Official Account APIs (docs/wechat.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""WeCom (企业微信) APIs (../shared/wechat-api.md §5)."""
+"""WeCom (企业微信) APIs (docs/wechat.md §5)."""
 
 from __future__ import annotations
 

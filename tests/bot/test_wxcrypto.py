@@ -1,4 +1,4 @@
-"""bot.wxcrypto against the official vectors of wechat-api.md §1.6 and every bad ciphertext."""
+"""bot.wxcrypto against the official vectors of docs/wechat.md §1.6 and every bad ciphertext."""
 
 from __future__ import annotations
 

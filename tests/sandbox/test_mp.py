@@ -1,4 +1,4 @@
-"""Mini-program paths: login codes, phone codes, unlimited codes (wechat-api.md §4)."""
+"""Mini-program paths: login codes, phone codes, unlimited codes (docs/wechat.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Official Account paths: QR codes, user/info, template messages, tags (wechat-api.md §3)."""
+"""Official Account paths: QR codes, user/info, template messages, tags (docs/wechat.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pushes: the official vectors (wechat-api.md §1.6), modes, replies, retries and side effects."""
+"""Pushes: the official vectors (docs/wechat.md §1.6), modes, replies, retries and side effects."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tokens, the common envelope, failure injection and the call log (wechat-api.md §0, §3.1, §3.2,
+"""Tokens, the common envelope, failure injection and the call log (docs/wechat.md §0, §3.1, §3.2,
 §5.1)."""
 
 from __future__ import annotations
