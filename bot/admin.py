@@ -7,6 +7,7 @@ refused. Phone numbers only ever leave masked.
 from __future__ import annotations
 
 import hmac
+import re
 from typing import Any
 
 from aiohttp import web
@@ -16,7 +17,7 @@ from bot import fields, keys
 from bot.admin_codes import setup_code_routes
 from bot.api import Handler, bearer, read_json, reply
 from bot.errors import BadRequest, Conflict, NotFound, Unauthorized
-from bot.privacy import Sealer, mask_phone, normalize_phone
+from bot.privacy import Sealer, ascii_digits, mask_phone, normalize_phone
 from handlers.prospects import Prospects
 from models import (
     Identity,
@@ -112,6 +113,7 @@ async def show_prospect(prospect: Prospect, sealer: Sealer) -> dict[str, Any]:
 
 
 IDENTITY_LIMIT = 128
+PHONE_TEXT = re.compile(r"[\d\s.+()\-]+")
 
 
 async def find_prospects(request: web.Request) -> web.Response:
@@ -121,8 +123,10 @@ async def find_prospects(request: web.Request) -> web.Response:
         raise BadRequest("`identity` must be KIND:VALUE, KIND one of "
                          + ", ".join(k.value for k in IdentityKind), code="invalid_identity")
     value = fields.check_text(value, "identity", IDENTITY_LIMIT)
-    if kind == IdentityKind.PHONE and not 5 <= len(normalize_phone(value)) <= 20:
-        raise BadRequest("a phone identity must hold 5 to 20 digits", code="invalid_identity")
+    if kind == IdentityKind.PHONE and (not PHONE_TEXT.fullmatch(ascii_digits(value))
+                                       or not 5 <= len(normalize_phone(value)) <= 20):
+        raise BadRequest("a phone identity is 5 to 20 digits, with spaces, dashes, dots, "
+                         "brackets or a leading + at most", code="invalid_identity")
     root = request.app[ROOT]
     prospects: Prospects = root[keys.PROSPECTS]
     prospect_id = await prospects.find(IdentityKind(kind), value)

@@ -69,8 +69,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     envelope, an unavailable database or store into a 503, and anything else into a 500 that
     says nothing of its cause to the caller."""
     try:
-        encoding = request.headers.get("Content-Encoding")
-        if encoding is not None and encoding.strip().lower() != "identity":
+        if "Content-Encoding" in request.headers and any(
+                coding.strip().lower() not in ("", "identity")
+                for value in request.headers.getall("Content-Encoding")
+                for coding in value.split(",")):
             raise UnsupportedEncoding("compressed request bodies are not accepted; send the "
                                       "body uncompressed")
         return await handler(request)
@@ -99,6 +101,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _error(request: web.Request, status: int, code: str, message: str) -> web.Response:
+    message = message.encode("utf-8", "replace").decode()  # whatever a caller's text held
     response = reply(error_body(code, message), status=status)
     if not request.content.is_eof():  # a body left unread: do not wait for the rest of it
         response.force_close()

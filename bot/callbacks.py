@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import xmltodict
 from aiohttp import web
+from wechatpy.fields import StringField
 from wechatpy.replies import BaseReply
 
 from bot import keys
@@ -64,7 +65,8 @@ def envelope_encrypt(body: bytes) -> object:
     found = ENCRYPT.search(body)
     if found is not None and body.lstrip().startswith(b"<xml>"):
         return found.group(1).decode()
-    return parse_body(body).get("Encrypt")
+    # Nothing is verified yet: only the XML parser (linear in the body) reads the rest.
+    return parse_body(body, flat=False).get("Encrypt")
 
 
 def unwrap(crypto: CallbackCrypto, request: web.Request, body: bytes,
@@ -111,11 +113,28 @@ def as_json(xml: str) -> str:
     return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
 
 
+# What XML 1.0 cannot carry at all; "]]>" would end wechatpy's CDATA sections early.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def cdata_safe(reply: BaseReply) -> BaseReply:
+    """wechatpy writes each text field as `<![CDATA[value]]>` as it is: a "]]>" inside a value
+    (a welcome text, a sender's id) would close the section and let the rest be read as
+    elements. Such a value is split across two sections; characters XML forbids are dropped."""
+    for name, field in reply._fields.items():
+        value = getattr(reply, name, None)
+        if isinstance(field, StringField) and isinstance(value, str):
+            clean = _NOT_XML.sub("", value).replace("]]>", "]]]]><![CDATA[>")
+            if clean != value:
+                setattr(reply, name, clean)
+    return reply
+
+
 def render(reply: object, crypto: CallbackCrypto, encrypted: bool, nonce: str,
            json_format: bool = False) -> str | None:
     if not isinstance(reply, BaseReply):
         return None
-    text = str(reply.render())
+    text = str(cdata_safe(reply).render())
     if json_format:
         text = as_json(text)
     return crypto.encrypt_reply(text, nonce, as_json=json_format) if encrypted else text

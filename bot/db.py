@@ -46,8 +46,12 @@ def tortoise_config(url: str) -> dict[str, Any]:
     }
 
 
-# The config aerich's own CLI reads (`aerich --app models ...`); see README.
-TORTOISE_ORM = tortoise_config(os.environ.get("SCRM_DATABASE_URL", "sqlite://scrm.sqlite3"))
+def __getattr__(name: str) -> Any:
+    """`TORTOISE_ORM`, the config aerich's own CLI reads (`aerich --app models ...`; see
+    README), made when asked for: a bad SCRM_DATABASE_URL must not break importing this."""
+    if name == "TORTOISE_ORM":
+        return tortoise_config(os.environ.get("SCRM_DATABASE_URL", "sqlite://scrm.sqlite3"))
+    raise AttributeError(name)
 
 
 def private_sqlite_file(url: str) -> None:

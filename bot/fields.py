@@ -19,8 +19,9 @@ from bot.errors import BadRequest, NotFound
 E = TypeVar("E", bound=StrEnum)
 MAX_ID = 2**31 - 1
 MAX_TAGS, TAG_LIMIT = 50, 32
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters, and the noncharacters XML cannot carry (text may end up in a WeChat reply).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ufffe\uffff]")
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
 
 def invalid(name: str, message: str, code: str = "invalid_field") -> BadRequest:
@@ -32,8 +33,14 @@ def only(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
     allowed = tuple(allowed)
     unknown = [key for key in data if key not in allowed]
     if unknown:
-        raise BadRequest(f"unknown field `{unknown[0]}`; allowed: {', '.join(allowed)}",
+        raise BadRequest(f"unknown field {shown(unknown[0])}; allowed: {', '.join(allowed)}",
                          code="unknown_field")
+
+
+def shown(name: str, limit: int = 40) -> str:
+    """A caller's field name fit to quote back: printable, encodable, short."""
+    clean = "".join(c if c.isprintable() else "?" for c in name[:limit])  # surrogates too
+    return f"`{clean}`" + ("…" if len(name) > limit else "")
 
 
 def check_text(value: str, name: str, limit: int, *, multiline: bool = False) -> str:
@@ -111,7 +118,8 @@ def url(data: Mapping[str, Any], name: str, *, limit: int = 1024) -> str | None:
         return None
     try:
         parts = urlsplit(value)
-        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        valid = (parts.scheme in ("http", "https") and bool(parts.hostname)
+                 and parts.port != 0)  # .port raises ValueError past 65535 or for "0x50"
     except ValueError:  # a bad port or bracketed host
         valid = False
     if not valid or any(c.isspace() for c in value):

@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import parse_qsl
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
-from bot.privacy import ascii_digits, mask_phones
+from bot.privacy import ascii_digits, mask_phone, mask_phones, normalize_phone
 
+# name=value where the name says secret, whatever surrounds it: session_token, sessionToken,
+# x-auth, corpsecret, msg_signature, aes_key …; code, key, iv, ticket alone or as a suffix
+# (js_code, auth_code — not errcode).
 SENSITIVE = re.compile(
-    r"(?i)\b(access_token|token|secret|corpsecret|session_key|signature|msg_signature|echostr"
-    r"|code|js_code|encrypt|encrypted_data|iv|key|password|authorization)=([^&\s\"']+)"
-)
+    r"(?i)\b([\w-]*?(?:token|secret|signature|password|passwd|auth|jwt|bearer|credential"
+    r"|encrypt|session_key|aes_key)[\w-]*|(?:[\w-]*_)?(?:code|key|iv|ticket|echostr))"
+    r"=([^&\s\"']+)")
+# Something shaped like a signed token (ours, a JWT): two or three long base64url parts.
+TOKEN_SHAPED = re.compile(r"\b[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{16,}(?:\.[A-Za-z0-9_-]{16,})?\b")
 BEARER = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+")
 AUTHORIZATION = re.compile(r"(?i)(authorization['\"]?\s*[:=,]\s*['\"]?)[^\r\n'\"]+")
 PERCENT_DIGIT = re.compile(r"%3([0-9])")
@@ -42,6 +48,7 @@ def scrub(text: str) -> str:
     if "%3" in text:  # percent-encoded digits are still a phone number
         text = PERCENT_DIGIT.sub(r"\1", text)
     text = SENSITIVE.sub(lambda m: f"{m.group(1)}=***", text)
+    text = TOKEN_SHAPED.sub("***", text)
     text = BEARER.sub(lambda m: f"{m.group(1)} ***", text)
     text = AUTHORIZATION.sub(lambda m: f"{m.group(1)}***", text)
     return mask_phones(ascii_digits(text))
@@ -79,6 +86,18 @@ class ProtocolErrorFilter(logging.Filter):
         return True
 
 
+def _identities_masked(query: str) -> str:
+    """`identity=phone:…` normalised the way the lookup reads it, then masked: the regex
+    of mask_phones need not guess every way a person can write a number."""
+    if "phone" not in query:
+        return query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return "&".join(
+        f"{name}=phone:{mask_phone(normalize_phone(value[6:]))}"
+        if name == "identity" and value.lower().startswith("phone:") else f"{name}={value}"
+        for name, value in pairs)
+
+
 # aiohttp's server logger for our applications (see bot.api.SERVER_OPTIONS).
 SERVER_LOG = logging.getLogger("bot.server")
 SERVER_LOG.addFilter(ProtocolErrorFilter())
@@ -100,7 +119,7 @@ class AccessLogger(AbstractAccessLogger):
             target = path
         else:
             query = request.query_string
-            target = scrub(f"{path}?{query}" if query else path)
+            target = scrub(f"{path}?{_identities_masked(query)}" if query else path)
             if CONTROL.search(target):  # a decoded %0A must not start a forged line
                 target = CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", target)
         self.logger.log(level, '%s "%s %s" %s %.1fms', request.remote, request.method, target,

@@ -13,9 +13,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 # A mainland mobile number however it is written: 13800138000, 138-0013-8000, 139 1234 5678,
-# +86 139…, 0086-139…, (86)139… — one separator at most between any two digits.
-_SEP = r"[\s.+-]?"
-PHONE = re.compile(r"(?<![\d])(?:(?:\+|00)?\(?86\)?[\s-]*)?(1" + _SEP + r"[3-9]"
+# (138)0013-8000, 138/0013/8000, 138－0013－8000, +86 139…, 0086-139…, 0139…: up to three
+# separators (spaces, punctuation, dashes of any width, zero-width spaces) between two digits.
+_SEP = "[\\s./_,~+()\\-\u00b7\u2010-\u2015\u2212\u30fb\uff0d\uff0e\u200b-\u200d\ufeff]{0,3}"
+PHONE = re.compile(r"(?<![\d])(?:(?:\+|00)?\(?86\)?" + _SEP + r"|0)?(1" + _SEP + r"[3-9]"
                    + (_SEP + r"\d") * 9 + r")(?![\d])")
 _NON_ASCII_DIGIT = re.compile(r"(?![0-9])\d")
 

@@ -43,8 +43,9 @@ def guard(body: bytes) -> str:
     return text
 
 
-def parse_body(body: bytes | str) -> dict[str, Any]:
-    """The fields of a push: XML (`<xml>...</xml>`) or, for JSON-configured OA pushes, JSON."""
+def parse_body(body: bytes | str, *, flat: bool = True) -> dict[str, Any]:
+    """The fields of a push: XML (`<xml>...</xml>`) or, for JSON-configured OA pushes, JSON.
+    `flat=False` skips the fast reading (see flat_fields) and goes to the XML parser."""
     raw = body.encode() if isinstance(body, str) else body
     text = guard(raw).strip()
     if text.startswith("{"):
@@ -56,7 +57,7 @@ def parse_body(body: bytes | str) -> dict[str, Any]:
             raise MalformedPush("a JSON push must be an object")
         return {k: v if isinstance(v, str | dict | list) or v is None else str(v)
                 for k, v in data.items()}
-    fields = flat_fields(text)
+    fields = flat_fields(text) if flat else None
     if fields is not None:
         return fields
     try:
@@ -75,8 +76,13 @@ def parse_body(body: bytes | str) -> dict[str, Any]:
 # built for it, and gives exactly what element_fields gives (tests compare the two on generated
 # documents). Anything else goes to the XML parser.
 _CHAR = "\x00-\x08\x0b\x0c\x0e-\x1f\r\ufffe\uffff"
+# A CDATA section's text stops at "]]>" and, here, at another "<![CDATA[": without that stop,
+# every unclosed section would be scanned to the end of the body from each of its starts —
+# quadratic in the body's size. A push with a CDATA opening inside a CDATA section is read by
+# the XML parser instead.
 _FLAT_LEAF = re.compile(
-    f"<([A-Za-z_][A-Za-z0-9_]*)>(?:<!\\[CDATA\\[([^\\]{_CHAR}]*(?:\\](?!\\]>)[^\\]{_CHAR}]*)*)"
+    f"<([A-Za-z_][A-Za-z0-9_]*)>(?:<!\\[CDATA\\[([^\\]<{_CHAR}]*"
+    f"(?:(?:\\](?!\\]>)|<(?!!\\[CDATA\\[))[^\\]<{_CHAR}]*)*)"
     f"\\]\\]>|([^<&\\]{_CHAR}]*))</\\1>")
 _SPACE = " \t\r\n"
 
