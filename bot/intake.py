@@ -56,10 +56,20 @@ def check(row: Row) -> None:
                                   or not _storable(value)):
             raise BadRequest(f"`{name}` must be text of at most {limit} characters",
                              code="unstorable_value")
-    problem = _unstorable(row.payload, 0)
+    payload = row.payload
+    flat = all(value is None or type(value) is str for value in payload.values())
+    problem = None if flat else _unstorable(payload, 0)
+    if problem is None:
+        try:
+            row.payload_json = _json(payload)
+        except (ValueError, RecursionError):  # NaN or ∞ (allow_nan=False), or too deep
+            problem = "holds what JSON cannot write"
+    if problem is None and flat and ("\\u0000" in row.payload_json
+                                     or not _storable(row.payload_json)):
+        # a flat payload's JSON shows a surrogate as itself and a NUL as \u0000: look closer
+        problem = _unstorable(payload, 0)
     if problem:
         raise BadRequest(f"the payload {problem}", code="unstorable_value")
-    row.payload_json = _json(row.payload)
 
 
 def _storable(text: str) -> bool:
@@ -212,7 +222,7 @@ INSERT_PG = (
 
 
 def _json(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 async def insert_new(rows: list[Row]) -> dict[tuple[str, str], int]:
