@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
-from bot.privacy import ascii_digits, mask_phone, mask_phones, normalize_phone
+from bot.privacy import mask_phone, mask_phones, normalize_phone
 
 # name=value where the name says secret, whatever surrounds it: session_token, sessionToken,
 # x-auth, corpsecret, msg_signature, aes_key …; code, key, iv, ticket alone or as a suffix
@@ -51,7 +51,7 @@ def scrub(text: str) -> str:
     text = TOKEN_SHAPED.sub("***", text)
     text = BEARER.sub(lambda m: f"{m.group(1)} ***", text)
     text = AUTHORIZATION.sub(lambda m: f"{m.group(1)}***", text)
-    return mask_phones(ascii_digits(text))
+    return mask_phones(text)
 
 
 class ScrubFilter(logging.Filter):

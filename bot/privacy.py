@@ -37,8 +37,16 @@ def mask_phone(phone: str) -> str:
 
 
 def mask_phones(text: str) -> str:
-    """Every mainland mobile number inside a (digit-normalised) text, masked."""
-    return PHONE.sub(lambda m: mask_phone(m.group(1)), text)
+    """Every mainland mobile number inside a text, masked, whatever digits it is written in
+    (the rest of the text keeps its own)."""
+    probe = ascii_digits(text)  # digit for digit, so its matches fall on the text's own spans
+    if probe == text:
+        return PHONE.sub(lambda m: mask_phone(m.group(1)), text)
+    parts, last = [], 0
+    for match in PHONE.finditer(probe):
+        parts += [text[last:match.start()], mask_phone(match.group(1))]
+        last = match.end()
+    return "".join(parts) + text[last:]
 
 
 def normalize_phone(phone: str, country_code: str = "86") -> str:
