@@ -103,9 +103,10 @@ def create_app(settings: Settings, *, worker: bool = True, auto_migrate: bool | 
     async def pipeline(app: web.Application) -> AsyncIterator[None]:
         app[keys.INTERACTIONS] = InteractionWriter()
         app[keys.COMPLETIONS] = CompletionWriter(linger=settings.completion_linger)
+        app[keys.ATTRIBUTION] = Attribution(app[keys.STORE])
         deps = {"settings": settings, "store": app[keys.STORE], "wechat": app[keys.WECHAT],
                 "prospects": app[keys.PROSPECTS], "sealer": app[keys.SEALER],
-                "attribution": Attribution(app[keys.STORE])}
+                "attribution": app[keys.ATTRIBUTION]}
         app[keys.DISPATCHER] = Dispatcher(ROUTERS, deps, Scenes().kind, app[keys.COMPLETIONS])
         app[keys.WORKER] = Worker(app[keys.DISPATCHER], settings.recovery_after)
         if worker:

@@ -13,13 +13,35 @@ from pathlib import Path
 from typing import Any
 
 from aerich import Command
+from pypika_tortoise.context import SqlContext
+from pypika_tortoise.terms import Criterion, Term
 from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.backends.sqlite.executor import SqliteExecutor
+from tortoise.filters import json_contains
 
 from models import MODEL_MODULES
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "models" / "migrations"
 log = logging.getLogger(__name__)
+
+
+class JsonArrayContains(Criterion):  # type: ignore[misc]
+    """`field__contains=[...]` on a JSON array column, on SQLite: every wanted item is in it.
+    PostgreSQL has it built in (jsonb @>); tortoise leaves it to each dialect, the way it adds
+    SQLite's REGEXP, so it is registered here for tag filters."""
+
+    def __init__(self, field: Term, value: str) -> None:
+        super().__init__()
+        self.field, self.value = field, field.wrap_constant(value)
+
+    def get_sql(self, ctx: SqlContext) -> str:
+        return (f"NOT EXISTS (SELECT 1 FROM json_each({self.value.get_sql(ctx)}) AS wanted "
+                f"WHERE wanted.value NOT IN (SELECT value FROM json_each("
+                f"{self.field.get_sql(ctx)})))")
+
+
+SqliteExecutor.FILTER_FUNC_OVERRIDE[json_contains] = JsonArrayContains
 
 
 def dialect(url: str) -> str:

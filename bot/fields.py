@@ -9,7 +9,7 @@ digits in the columns' range; an unknown field is named back to the caller. Each
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -89,6 +89,13 @@ def boolean(data: Mapping[str, Any], name: str, default: bool = False) -> bool:
     return value
 
 
+def flag(value: str, name: str) -> bool:
+    """A query string's true or false."""
+    if value.lower() not in ("true", "false"):
+        raise invalid(name, "must be true or false")
+    return value.lower() == "true"
+
+
 def choice(data: Mapping[str, Any], name: str, enum: type[E], *,
            code: str = "invalid_field") -> E:
     value = data.get(name)
@@ -137,3 +144,23 @@ def parse_id(raw: str, name: str = "id", what: str = "row") -> int:
     if value > MAX_ID:
         raise NotFound(f"there is no {what} {value}")
     return value
+
+
+Reader = Callable[[Mapping[str, Any], str], Any]
+
+
+def read_form(data: Mapping[str, Any], spec: Mapping[str, Reader], *, partial: bool = False,
+              not_null: Iterable[str] = ()) -> dict[str, Any]:
+    """The values of a create (every field of `spec`, each reader applying its default) or, with
+    `partial`, of an edit (the fields sent, at least one). A field in `not_null` cannot be
+    cleared with null."""
+    only(data, spec)
+    if partial and not data:
+        raise BadRequest(f"nothing to change: send any of {', '.join(spec)}",
+                         code="nothing_to_change")
+    values = {name: read(data, name) for name, read in spec.items()
+              if not partial or name in data}
+    for name in not_null:
+        if name in values and values[name] is None:
+            raise invalid(name, "cannot be null")
+    return values

@@ -11,11 +11,13 @@ if TYPE_CHECKING:
     from bot.callbacks import Callbacks
     from bot.dispatch import Dispatcher
     from bot.intake import CompletionWriter, InteractionWriter
+    from bot.paging import Cursors
     from bot.privacy import Sealer
     from bot.settings import Settings
     from bot.store import Store
     from bot.wechat import WeChat
     from bot.worker import Worker
+    from handlers.attribution import Attribution
     from handlers.prospects import Prospects
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -29,3 +31,5 @@ COMPLETIONS: web.AppKey[CompletionWriter] = web.AppKey("completions")
 DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher")
 CALLBACKS: web.AppKey[Callbacks] = web.AppKey("callbacks")
 WORKER: web.AppKey[Worker] = web.AppKey("worker")
+ATTRIBUTION: web.AppKey[Attribution] = web.AppKey("attribution")
+CURSORS: web.AppKey[Cursors] = web.AppKey("cursors")  # the admin lists' paging

@@ -7,6 +7,7 @@ booth team in turns, each member up to a daily cap, and to a backup member when 
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta, timezone
 
 from cachetools import TTLCache
@@ -15,6 +16,7 @@ from tortoise.transactions import in_transaction
 from bot.store import PREFIX, Store
 from models import Code, Partner, Prospect, Salesperson
 
+log = logging.getLogger(__name__)
 CHINA = timezone(timedelta(hours=8))  # a sales day is a day in China
 DEFAULT_WELCOME = "您好，欢迎关注！我们的顾问会尽快与您联系，您也可以直接在这里留言。"
 DEFAULT_CONTACT_WELCOME = "您好，很高兴认识您！我是您的专属顾问，有任何问题随时联系我。"
@@ -82,8 +84,23 @@ class Attribution:
         if owner is None and code.team:
             async with self.store.lock(f"{PREFIX}lock:team:{code.team}", timeout=10, wait=10):
                 owner = await self.next_in_team(code.team, code.backup_id)  # type: ignore[attr-defined]
+                if owner is None:
+                    await self._team_full(code.team)
                 return await self._set_owner(prospect_id, owner)
         return await self._set_owner(prospect_id, owner)
+
+    async def _team_full(self, team: str) -> None:
+        """Said once per team per sales day, by whichever process sees it first: the visitors
+        stay unassigned (and listed as such) until a cap is raised or a backup is set."""
+        day = day_start().astimezone(CHINA).date().isoformat()
+        if await self.store.add(f"{PREFIX}team_full:{team}:{day}", "1", ttl=26 * 3600):
+            log.warning("booth team %r is full today: every member is at their daily cap and "
+                        "the code has no backup, so new visitors stay unassigned", team)
+
+    def forget(self, code_id: int) -> None:
+        """Drops a code from this process's cache after an edit (others hold theirs for at
+        most `code_ttl` seconds)."""
+        self._codes.pop(code_id, None)
 
     async def _set_owner(self, prospect_id: int, owner: int | None) -> int | None:
         if owner is None:

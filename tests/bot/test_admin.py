@@ -167,7 +167,8 @@ async def test_prospect_detail(client):
     assert body["identities"] == [{"kind": "oa_openid", "value": OPENID},
                                   {"kind": "unionid", "value": "ounion"}]
     assert body["tags"] == ["cloud"]
-    assert body["owner"] == {"salesperson_id": person.id, "partner_id": partner.id}
+    assert body["owner"] == {"salesperson_id": person.id, "salesperson": "王伟",
+                             "partner_id": partner.id, "partner": "渠道A"}
     assert body["score"] == {"profile": 20, "behavior": 15, "total": 35}
     assert body["interactions"] == 3
 

@@ -308,10 +308,14 @@ async def stats(client: Any, by: str) -> list[dict[str, Any]]:
     return body
 
 
+def counts(scans: int, follows: int, prospects: int, opportunities: int) -> dict[str, int]:
+    return {"scans": scans, "follows": follows, "prospects": prospects,
+            "opportunities": opportunities}
+
+
 def row(by: str, key: Any, scans: int, follows: int, prospects: int,
         opportunities: int) -> dict[str, Any]:
-    return {by: key, "scans": scans, "follows": follows, "prospects": prospects,
-            "opportunities": opportunities}
+    return {by: key, **counts(scans, follows, prospects, opportunities)}
 
 
 async def test_statistics_per_code_campaign_salesperson_and_partner(client, wechat):
@@ -340,23 +344,29 @@ async def test_statistics_per_code_campaign_salesperson_and_partner(client, wech
         for _ in range(count):
             await Opportunity.create(prospect=prospect, salesperson_id=prospect.owner_id)
 
-    assert await stats(client, "code") == [
+    by_code = await stats(client, "code")
+    assert [{k: r[k] for k in ("code", "scans", "follows", "prospects", "opportunities")}
+            for r in by_code] == [
         row("code", spring["id"], 2, 2, 2, 2),
         row("code", autumn["id"], 2, 1, 1, 1),
         row("code", brochure["id"], 2, 0, 1, 0),
         row("code", card["id"], 1, 0, 1, 1),
     ]
-    assert unused["id"] not in {r["code"] for r in await stats(client, "code")}
+    assert [(r["kind"], r["channel"], r["campaign"]) for r in by_code] == [
+        ("booth", "oa", "春季展"), ("partner", "oa", "秋季展"), ("material", "mp", None),
+        ("salesperson", "wecom", None)]
+    assert unused["id"] not in {r["code"] for r in by_code}
     assert await stats(client, "campaign") == [
         row("campaign", "春季展", 2, 2, 2, 2),
         row("campaign", "秋季展", 2, 1, 1, 1),
         row("campaign", None, 3, 0, 2, 1),
     ]
-    by_person = await stats(client, "salesperson")
-    assert sorted(by_person, key=lambda r: (r["salesperson"] is None, r["salesperson"] or 0)) == [
-        row("salesperson", ids["wang"], 2, 2, 2, 2),
-        row("salesperson", ids["li"], 3, 1, 2, 2),
-        row("salesperson", None, 2, 0, 1, 0),
+    # who got them: the owners (the brochure's reader got none; nor did the follow without a
+    # code), whatever code brought them
+    assert await stats(client, "salesperson") == [
+        {"salesperson_id": ids["wang"], "salesperson": "王芳", **counts(3, 2, 2, 2)},
+        {"salesperson_id": ids["li"], "salesperson": "李强", **counts(2, 1, 2, 2)},
+        {"salesperson_id": None, "salesperson": "unassigned", **counts(2, 0, 2, 0)},
     ]
     assert await stats(client, "partner") == [
         row("partner", ids["partner"], 2, 1, 1, 1),

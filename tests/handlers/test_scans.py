@@ -104,8 +104,10 @@ async def test_a_scan_is_attributed_tagged_owned_and_welcomed(client, wechat, ki
              "partner": ids["wang"]}[kind]  # booth: the team's first turn is wang's
     shown = await (await client.get(f"/admin/prospects/{prospect.id}", headers=AUTH)).json()
     assert shown["tags"] == expected_tags
-    assert shown["owner"] == {"salesperson_id": owner,
-                              "partner_id": ids["partner"] if kind == "partner" else None}
+    owner_name = {ids["wang"]: "王芳", ids["li"]: "李强"}[owner]
+    assert shown["owner"] == {"salesperson_id": owner, "salesperson": owner_name,
+                              "partner_id": ids["partner"] if kind == "partner" else None,
+                              "partner": "上海渠道" if kind == "partner" else None}
     assert prospect.first_code_id == code["id"]
     # welcomed: a passive reply on the OA, the welcome message on WeCom, once
     if channel == "oa":

@@ -1,0 +1,176 @@
+"""Admin routes for what the callbacks brought: prospects (by identity, by id, listed with
+filters) and opportunities. Phone numbers only ever leave masked."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from tortoise.expressions import Q
+
+from bot import fields, keys
+from bot.api import reply
+from bot.errors import BadRequest, NotFound
+from bot.paging import page
+from bot.privacy import Sealer, ascii_digits, mask_phone, normalize_phone
+from handlers.attribution import CHINA
+from models import (
+    Identity,
+    IdentityKind,
+    Interaction,
+    Opportunity,
+    OutboundMessage,
+    Prospect,
+)
+
+IDENTITY_LIMIT = 128
+PHONE_TEXT = re.compile(r"[\d\s.+()\-]+")
+RELATED = ("owner", "partner", "first_code")
+LIST_FILTERS = ("owner_id", "unassigned", "campaign", "code_id", "partner_id", "tag",
+                "created_after", "created_before", "q", "limit", "cursor")
+
+
+def show_identity(identity: Identity, sealer: Sealer) -> dict[str, str]:
+    if identity.kind == IdentityKind.PHONE:
+        phone = sealer.unseal(identity.sealed or "") or ""
+        return {"kind": identity.kind.value, "value": mask_phone(phone) if phone else "****"}
+    return {"kind": str(identity.kind.value), "value": identity.value}
+
+
+def show_summary(prospect: Prospect) -> dict[str, Any]:
+    """A prospect as lists show it, naming its owner, partner and first code (fetched with
+    `select_related(*RELATED)`)."""
+    owner, partner, code = prospect.owner, prospect.partner, prospect.first_code
+    return {
+        "id": prospect.id, "name": prospect.name, "company": prospect.company,
+        "title": prospect.title, "tags": prospect.tags,
+        "owner": {"salesperson_id": owner.id if owner else None,
+                  "salesperson": owner.name if owner else None,
+                  "partner_id": partner.id if partner else None,
+                  "partner": partner.name if partner else None},
+        "first_code": None if code is None else {
+            "id": code.id, "kind": code.kind.value, "channel": code.channel.value,
+            "campaign": code.campaign},
+        "created_at": prospect.created_at.isoformat(),
+    }
+
+
+async def show_prospect(prospect: Prospect, sealer: Sealer) -> dict[str, Any]:
+    identities = await Identity.filter(prospect_id=prospect.id).order_by("id")
+    interactions = await Interaction.filter(prospect_id=prospect.id).count()
+    return {
+        **show_summary(prospect),
+        "department": prospect.department, "industry": prospect.industry,
+        "company_size": prospect.company_size,
+        "identities": [show_identity(i, sealer) for i in identities],
+        "score": {"profile": prospect.profile_score, "behavior": prospect.behavior_score,
+                  "total": prospect.profile_score + prospect.behavior_score},
+        "interactions": interactions,
+    }
+
+
+async def find_prospects(request: web.Request) -> web.Response:
+    """`?identity=KIND:VALUE` → `[prospect]`, or `[]`."""
+    fields.only(request.query, ("identity",))
+    kind, sep, value = request.query["identity"].partition(":")
+    if not sep or not value or kind not in {k.value for k in IdentityKind}:
+        raise BadRequest("`identity` must be KIND:VALUE, KIND one of "
+                         + ", ".join(k.value for k in IdentityKind), code="invalid_identity")
+    value = fields.check_text(value, "identity", IDENTITY_LIMIT)
+    if kind == IdentityKind.PHONE and (not PHONE_TEXT.fullmatch(ascii_digits(value))
+                                       or not 5 <= len(normalize_phone(value)) <= 20):
+        raise BadRequest("a phone identity is 5 to 20 digits, with spaces, dashes, dots, "
+                         "brackets or a leading + at most", code="invalid_identity")
+    prospect_id = await request.config_dict[keys.PROSPECTS].find(IdentityKind(kind), value)
+    prospect = None if prospect_id is None else await Prospect.get_or_none(
+        id=prospect_id).select_related(*RELATED)
+    sealer = request.config_dict[keys.SEALER]
+    return reply([] if prospect is None else [await show_prospect(prospect, sealer)])
+
+
+async def list_prospects(request: web.Request) -> web.Response:
+    """Newest first, filtered; `?identity=` keeps its plain list answer."""
+    if "identity" in request.query:
+        return await find_prospects(request)
+    params = request.query
+    fields.only(params, LIST_FILTERS)
+    query = Prospect.filter(merged_into_id=None).select_related(*RELATED)
+    for name, column in (("owner_id", "owner_id"), ("code_id", "first_code_id"),
+                         ("partner_id", "partner_id")):
+        if name in params:
+            query = query.filter(**{column: fields.parse_id(params[name], name)})
+    if "unassigned" in params:
+        query = query.filter(owner_id__isnull=fields.flag(params["unassigned"], "unassigned"))
+    if "campaign" in params:
+        query = query.filter(first_code__campaign=fields.check_text(params["campaign"],
+                                                                    "campaign", 128))
+    if "tag" in params:
+        query = query.filter(tags__contains=[fields.check_text(params["tag"], "tag",
+                                                               fields.TAG_LIMIT)])
+    if "created_after" in params:
+        query = query.filter(created_at__gte=moment(params["created_after"], "created_after"))
+    if "created_before" in params:
+        query = query.filter(created_at__lt=moment(params["created_before"], "created_before"))
+    if params.get("q"):
+        text = fields.check_text(params["q"], "q", 64)
+        query = query.filter(Q(name__icontains=text) | Q(company__icontains=text))
+    return reply(await page(query, params, request.config_dict[keys.CURSORS],
+                            _summaries))
+
+
+async def _summaries(rows: Sequence[Prospect]) -> list[dict[str, Any]]:
+    return [show_summary(row) for row in rows]
+
+
+def moment(value: str, name: str) -> datetime:
+    """An ISO 8601 date or time; without an offset it is China time (the sales day's)."""
+    try:
+        when = datetime.fromisoformat(fields.check_text(value, name, 40))
+    except ValueError:
+        raise fields.invalid(name, "must be an ISO 8601 date or time, e.g. 2026-11-20 or "
+                                   "2026-11-20T09:00:00+08:00") from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=CHINA)
+
+
+async def get_prospect(request: web.Request) -> web.Response:
+    prospect_id = fields.parse_id(request.match_info["id"], what="prospect")
+    prospect = await Prospect.get_or_none(id=prospect_id).select_related(*RELATED)
+    if prospect is None:
+        raise NotFound(f"there is no prospect {prospect_id}")
+    return reply(await show_prospect(prospect, request.config_dict[keys.SEALER]))
+
+
+async def list_opportunities(request: web.Request) -> web.Response:
+    fields.only(request.query, ("salesperson_id", "status"))
+    query = Opportunity.all().order_by("-id")
+    if "salesperson_id" in request.query:
+        query = query.filter(salesperson_id=fields.parse_id(request.query["salesperson_id"],
+                                                            "salesperson_id", "salesperson"))
+    if "status" in request.query:
+        query = query.filter(status=fields.check_text(request.query["status"], "status", 16))
+    opportunities = await query.limit(500)
+    first_message: dict[int, OutboundMessage] = {}
+    for message in await OutboundMessage.filter(
+            opportunity_id__in=[o.id for o in opportunities]).order_by("-id"):
+        first_message[message.opportunity_id] = message  # type: ignore[attr-defined]
+    found = []
+    for opportunity in opportunities:
+        message = first_message.get(opportunity.id)
+        found.append({
+            "id": opportunity.id, "prospect_id": opportunity.prospect_id,  # type: ignore[attr-defined]
+            "salesperson_id": opportunity.salesperson_id,  # type: ignore[attr-defined]
+            "score": opportunity.score, "status": opportunity.status,
+            "reason": opportunity.reason, "created_at": opportunity.created_at.isoformat(),
+            "push": None if message is None else {"channel": message.channel,
+                                                  "status": message.status.value},
+        })
+    return reply(found)
+
+
+def setup_prospect_routes(admin: web.Application) -> None:
+    admin.router.add_get("/prospects", list_prospects)
+    admin.router.add_get("/prospects/{id}", get_prospect)
+    admin.router.add_get("/opportunities", list_opportunities)
