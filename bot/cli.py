@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 import sys
@@ -23,14 +24,23 @@ def _serve(args: argparse.Namespace) -> int:
     from bot.app import create_app
 
     settings = Settings.from_env()
+    for line in settings.unconfigured():
+        log.info("%s", line)
     app = create_app(settings, worker=not args.no_worker)
     worker = "off" if args.no_worker else "on"
     # libuv's event loop: the callback path spends much of its time in socket reads and writes.
     # The server's options (limits, timeouts, access log) travel with the app: bot.api.
-    web.run_app(app, host=args.host, port=args.port, shutdown_timeout=15,
-                print=lambda _: log.info("serving on http://%s:%d (worker %s)", args.host,
-                                         args.port, worker),
-                loop=uvloop.new_event_loop())
+    try:
+        web.run_app(app, host=args.host, port=args.port, shutdown_timeout=15,
+                    print=lambda _: log.info("serving on http://%s:%d (worker %s)", args.host,
+                                             args.port, worker),
+                    loop=uvloop.new_event_loop())
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}",
+              file=sys.stderr)
+        return 2
     return 0
 
 
@@ -103,7 +113,14 @@ def parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="background work only (for scale-out)")
     worker.set_defaults(run=_worker)
 
-    sandbox = commands.add_parser("sandbox", help="the WeChat sandbox alone (a local WeChat)")
+    sandbox = commands.add_parser(
+        "sandbox", help="the WeChat sandbox alone (a local WeChat)",
+        description="A local stand-in for WeChat's APIs (OA, mini program, WeCom) that also sends "
+        "signed pushes to a callback. It accepts the accounts of the same SCRM_* settings the "
+        "service runs with — SCRM_OA_APPID/SECRET/TOKEN/AES_KEY, SCRM_MP_APPID/SECRET, "
+        "SCRM_WECOM_CORPID/SECRET/TOKEN/AES_KEY, SCRM_OA_OPPORTUNITY_TEMPLATE_ID — so start it "
+        "and `serve` from one environment, with SCRM_WECHAT_API_BASE, SCRM_WECHAT_MP_BASE and "
+        "SCRM_WECOM_API_BASE pointing at it. GET /sandbox/ lists its control routes.")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8081)
     sandbox.set_defaults(run=_sandbox)
@@ -125,7 +142,10 @@ def parser() -> argparse.ArgumentParser:
     issue.add_argument("--backup-salesperson-id", type=int)
     issue.add_argument("--tags", default="", help="comma-separated tags for the prospects")
     issue.add_argument("--welcome", help="the welcome text (default: a Chinese greeting)")
-    issue.add_argument("--permanent", action="store_true", help="permanent OA codes")
+    issue.add_argument("--permanent", action="store_true",
+                       help="permanent OA codes (never expire; the account has 100,000)")
+    issue.add_argument("--expire-days", type=int,
+                       help="days a temporary OA code works, 1 to 30 (default 30)")
     issue.add_argument("--page", help="mini-program page (default pages/index/index)")
     issue.add_argument("--count", type=int, default=1, help="codes in a material batch")
     issue.add_argument("--sheet", help="write an A4 PDF sheet of the batch to this file")

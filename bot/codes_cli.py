@@ -46,7 +46,7 @@ def request_from(args: argparse.Namespace) -> dict[str, Any]:
                             "permanent": args.permanent,
                             "tags": [t.strip() for t in args.tags.split(",") if t.strip()]}
     for name in ("campaign", "salesperson_id", "partner_id", "material_id", "team",
-                 "backup_salesperson_id", "welcome", "page"):
+                 "backup_salesperson_id", "welcome", "page", "expire_days"):
         if getattr(args, name) is not None:
             data[name] = getattr(args, name)
     return data
@@ -111,7 +111,22 @@ async def issue_codes(args: argparse.Namespace) -> int:
     except ScrmError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 2
-    first = codes[0]
-    print(f"issued {len(codes)} {first.kind.value} code(s) on {first.channel.value}"
-          + (f", batch {first.batch}" if first.batch else f", id {first.id}, scene {first.scene}"))
+    report(codes)
     return 0
+
+
+def report(codes: list[Code], listed: int = 20) -> None:
+    """What was made, so that any one code can be fetched again later: each code's id and
+    serial (a large batch as ranges, with where to list them)."""
+    first, last = codes[0], codes[-1]
+    expiry = (f", expiring {first.expires_at:%Y-%m-%d %H:%M} UTC" if first.expires_at
+              else ", permanent" if first.permanent else "")
+    print(f"issued {len(codes)} {first.kind.value} code(s) on {first.channel.value}"
+          + (f", batch {first.batch}" if first.batch else "") + expiry)
+    if len(codes) > listed:
+        print(f"  ids {first.id}–{last.id}, serials {first.serial}–{last.serial}; list them with "
+              f"GET /admin/codes?batch={first.batch}")
+        return
+    for code in codes:
+        serial = f"No. {code.serial:04d}  " if code.serial is not None else ""
+        print(f"  {serial}id {code.id}  scene {code.scene}  image /admin/codes/{code.id}/image.png")

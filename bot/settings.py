@@ -126,6 +126,31 @@ class Settings:
         path = self.sqlite_path
         return None if path is None else path.with_name(path.name + ".secret")
 
+    def unconfigured(self) -> list[str]:
+        """One line for each setting left out, saying what that disables."""
+        missing = [
+            (not self.oa_token, "SCRM_OA_TOKEN is not set: every OA push is refused (403)"),
+            (bool(self.oa_token) and not self.oa_aes_key,
+             "SCRM_OA_AES_KEY is not set: OA pushes are accepted in plaintext mode only"),
+            (not (self.oa_appid and self.oa_secret),
+             "SCRM_OA_APPID/SCRM_OA_SECRET are not set: no OA code can be issued"),
+            (not (self.mp_appid and self.mp_secret),
+             "SCRM_MP_APPID/SCRM_MP_SECRET are not set: mini-program logins and codes get 503"),
+            (not (self.wecom_token and self.wecom_aes_key),
+             "SCRM_WECOM_TOKEN/SCRM_WECOM_AES_KEY are not set: every WeCom push is refused"),
+            (not (self.wecom_corpid and self.wecom_secret),
+             "SCRM_WECOM_CORPID/SCRM_WECOM_SECRET are not set: no WeCom contact way, welcome or "
+             "contact details"),
+            (not self.wecom_agent_id,
+             "SCRM_WECOM_AGENT_ID is not set: no WeCom app message to salespeople"),
+            (not self.oa_opportunity_template_id,
+             "SCRM_OA_OPPORTUNITY_TEMPLATE_ID is not set: no OA template message to salespeople"),
+            (not self.admin_token, "SCRM_ADMIN_TOKEN is not set: the admin API refuses every call"),
+            (not self.redis_url,
+             "SCRM_REDIS_URL is not set: the in-process store serves one process only"),
+        ]
+        return [line for absent, line in missing if absent]
+
     def with_secret_key(self) -> Settings:
         """On the embedded default, a key generated once and kept in a file beside the
         database — never generated again while the database holds data sealed with it."""

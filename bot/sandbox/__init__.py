@@ -39,7 +39,10 @@ async def run_sandbox(settings: Settings, host: str = "127.0.0.1", port: int = 8
         await web.TCPSite(runner, host, port).start()
         bound = runner.addresses[0][1] if runner.addresses else port
         sandbox.url = f"http://{host}:{bound}"
-        print(f"WeChat sandbox listening on {sandbox.url}", flush=True)
+        print(f"WeChat sandbox listening on {sandbox.url} (control routes: "
+              f"{sandbox.url}/sandbox/)", flush=True)
+        for what, account in sandbox.accounts().items():
+            print(f"  {what}: {account}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -148,14 +148,40 @@ async def contact_way_image(request: web.Request) -> web.Response:
     return jpeg(way.qr_code)
 
 
+# Each control route, with its one-line description (GET /sandbox/ lists them).
+ROUTES: list[tuple[str, str, Handler, str]] = [
+    ("POST", "login_code", login_code,
+     "a wx.login code for /mp/login: {openid?, unionid?} -> {code, openid}"),
+    ("POST", "phone_code", phone_code,
+     "a phone-button code for getuserphonenumber: {phone, country_code?} -> {code}"),
+    ("POST", "follower", follower, "an OA follower user/info knows: {openid?, unionid?}"),
+    ("POST", "external_contact", external_contact,
+     "a WeCom external contact: {external_userid?, name?, corp_name?, position?, unionid?}"),
+    ("POST", "welcome_code", welcome_code,
+     "a WelcomeCode for send_welcome_msg: {userid?, external_userid?}"),
+    ("POST", "push/oa", push_to_oa,
+     "send a signed OA push to a callback: {callback, ticket + openid (a scan/follow of an "
+     "issued code) | event: {...}, mode?: plain|compat|safe, duplicates?, tries?, timeout?}"),
+    ("POST", "push/wecom", push_to_wecom,
+     "send a signed WeCom push: {callback, config_id + external_userid? (a contact added "
+     "through a contact way) | event: {...}}"),
+    ("POST", "fail", fail,
+     "the next calls of an API path answer an errcode: {path, errcode, times?, errmsg?}"),
+    ("POST", "expire_tokens", expire_tokens, "every access token issued so far expires now"),
+    ("GET", "calls", calls, "the API calls received, secrets masked: ?path= to filter"),
+    ("GET", "messages", messages,
+     "template, app and welcome messages sent, and mini-program codes drawn"),
+]
+
+
+async def index(request: web.Request, s: Sandbox, body: dict[str, Any]) -> Any:
+    return {"routes": [{"method": method, "path": f"/sandbox/{name}", "does": does}
+                       for method, name, _, does in ROUTES],
+            "accounts": s.accounts()}
+
+
 def setup_control_routes(app: web.Application) -> None:
-    posts: dict[str, Handler] = {
-        "login_code": login_code, "phone_code": phone_code, "follower": follower,
-        "external_contact": external_contact, "welcome_code": welcome_code,
-        "push/oa": push_to_oa, "push/wecom": push_to_wecom, "fail": fail,
-        "expire_tokens": expire_tokens}
-    for name, handler in posts.items():
-        app.router.add_post(f"/sandbox/{name}", route(handler))
-    app.router.add_get("/sandbox/calls", route(calls))
-    app.router.add_get("/sandbox/messages", route(messages))
+    app.router.add_get("/sandbox/", route(index))
+    for method, name, handler, _ in ROUTES:
+        app.router.add_route(method, f"/sandbox/{name}", route(handler))
     app.router.add_get("/sandbox/contact_way/{config_id}.jpg", contact_way_image)

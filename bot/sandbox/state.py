@@ -87,6 +87,25 @@ class Sandbox:
     def __repr__(self) -> str:
         return f"Sandbox(url={self.url!r}, calls={len(self.calls)})"
 
+    def accounts(self) -> dict[str, str]:
+        """The accounts this sandbox accepts — those of its settings, the same SCRM_* the
+        service runs with — or, for each one missing, what is refused without it."""
+        s = self.settings
+        return {
+            "oa": f"appid {s.oa_appid}" if s.oa_appid and s.oa_secret else
+            "none: set SCRM_OA_APPID and SCRM_OA_SECRET (else OA calls get 40013 invalid appid)",
+            "oa pushes": "signed with SCRM_OA_TOKEN" + (" and SCRM_OA_AES_KEY" if s.oa_aes_key
+                                                         else "") if s.oa_token else
+            "none: set SCRM_OA_TOKEN (and SCRM_OA_AES_KEY) to send signed OA pushes",
+            "mini program": f"appid {s.mp_appid}" if s.mp_appid and s.mp_secret else
+            "none: set SCRM_MP_APPID and SCRM_MP_SECRET (else logins get 40013 invalid appid)",
+            "wecom": f"corpid {s.wecom_corpid}" if s.wecom_corpid and s.wecom_secret else
+            "none: set SCRM_WECOM_CORPID and SCRM_WECOM_SECRET (else WeCom calls get 40013)",
+            "wecom pushes": "signed with SCRM_WECOM_TOKEN and SCRM_WECOM_AES_KEY"
+            if s.wecom_token and s.wecom_aes_key else
+            "none: set SCRM_WECOM_TOKEN and SCRM_WECOM_AES_KEY to send signed WeCom pushes",
+        }
+
     # --- time, failures, the call log -----------------------------------------------------------
 
     def advance(self, seconds: float) -> None:

@@ -101,6 +101,28 @@ async def test_a_batch_printed_on_a_sheet_in_process(cli_env, database_url, wech
     assert len({c.scene for c in codes}) == 25 and len({c.batch for c in codes}) == 1
     assert all(c.ready and c.has_art and c.tags == ["宣传册", "2026"]  # type: ignore[attr-defined]
                for c in codes)
+    # a batch too long to list: its ids and serials as ranges, and where to list them
+    assert (f"ids {codes[0].id}–{codes[-1].id}, serials 1–25; list them with "
+            f"GET /admin/codes?batch={codes[0].batch}") in out
+
+
+async def test_a_small_batch_lists_each_code_and_oa_codes_take_expire_days(
+        cli_env, database_url, tmp_path, capsys):
+    [person] = await make(database_url, (Salesperson, {"name": "王芳", "team": "华东"}))
+    args = parser().parse_args(["codes", "issue", "--kind", "salesperson", "--channel", "oa",
+                                "--salesperson-id", str(person), "--expire-days", "7"])
+    assert await issue_codes(args) == 0
+    [code] = await codes_in(database_url)
+    out = capsys.readouterr().out
+    assert code.expires_at is not None
+    assert 6.9 * 86400 < (code.expires_at - code.created_at).total_seconds() <= 7 * 86400
+    assert f"expiring {code.expires_at:%Y-%m-%d %H:%M} UTC" in out
+    assert f"id {code.id}  scene {code.scene}  image /admin/codes/{code.id}/image.png" in out
+    for bad in ("0", "31"):
+        args = parser().parse_args(["codes", "issue", "--kind", "salesperson", "--channel",
+                                    "oa", "--salesperson-id", str(person), "--expire-days", bad])
+        assert await issue_codes(args) == 2
+        assert "`expire_days` must be an integer from 1 to 30" in capsys.readouterr().err
 
 
 async def test_one_code_as_a_png(cli_env, database_url, tmp_path, capsys):
@@ -111,7 +133,7 @@ async def test_one_code_as_a_png(cli_env, database_url, tmp_path, capsys):
     assert await issue_codes(args) == 0
     assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     [code] = await codes_in(database_url)
-    assert f"id {code.id}, scene {code.scene}" in capsys.readouterr().out
+    assert f"id {code.id}  scene {code.scene}" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv,message", [

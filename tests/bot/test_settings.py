@@ -149,3 +149,32 @@ async def test_a_request_needing_a_missing_setting_names_it(aiohttp_client, app_
     body = await response.json()
     assert body["error"]["code"] == "missing_setting"
     assert "SCRM_MP_APPID" in body["error"]["message"]
+
+
+def test_what_is_left_out_is_named_with_what_it_disables() -> None:
+    bare = Settings.from_env({})
+    lines = bare.unconfigured()
+    assert "SCRM_OA_TOKEN is not set: every OA push is refused (403)" in lines
+    assert "SCRM_ADMIN_TOKEN is not set: the admin API refuses every call" in lines
+    assert any(line.startswith("SCRM_MP_APPID/SCRM_MP_SECRET are not set") for line in lines)
+    assert Settings.from_env(ENV).unconfigured() == []
+
+
+def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SCRM_")}
+        env["SCRM_DATABASE_URL"] = f"sqlite://{tmp_path / 'scrm.sqlite3'}"
+        done = subprocess.run([sys.executable, "-m", "bot", "serve", "--port", str(port)],
+                              env=env, capture_output=True, text=True, timeout=60,
+                              cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        f"error: cannot listen on 127.0.0.1:{port}")

@@ -11,7 +11,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.sandbox import Sandbox, run_sandbox
+from bot.sandbox import Sandbox, create_sandbox_app, run_sandbox
+from bot.settings import Settings
 from tests.conftest import base_settings
 
 
@@ -104,3 +105,35 @@ async def test_run_sandbox_serves_until_cancelled(capsys: pytest.CaptureFixture[
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_the_index_lists_every_control_route(wechat: Sandbox,
+                                                   http: aiohttp.ClientSession) -> None:
+    async with http.get("/sandbox/") as response:
+        assert response.status == 200
+        index = await response.json()
+    listed = {(r["method"], r["path"]) for r in index["routes"]}
+    served = {(r.method, r.resource.canonical) for r in create_sandbox_app(wechat).router.routes()
+              if r.resource is not None and r.resource.canonical.startswith("/sandbox/")
+              and r.method != "HEAD"}
+    assert listed == served - {("GET", "/sandbox/"),
+                               ("GET", "/sandbox/contact_way/{config_id}.jpg")}
+    assert all(r["does"] for r in index["routes"])
+    assert index["accounts"]["oa"] == "appid wx2c2769f8efd9abc2"
+
+
+async def test_a_bare_sandbox_says_which_settings_it_lacks(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    sandbox = Sandbox(Settings())
+    task = asyncio.create_task(run_sandbox(sandbox.settings, "127.0.0.1", 0, sandbox=sandbox))
+    for _ in range(100):
+        if sandbox.url:
+            break
+        await asyncio.sleep(0.01)
+    out = capsys.readouterr().out
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert "oa: none: set SCRM_OA_APPID and SCRM_OA_SECRET (else OA calls get 40013" in out
+    assert "mini program: none: set SCRM_MP_APPID and SCRM_MP_SECRET" in out
+    assert f"control routes: {sandbox.url}/sandbox/" in out
