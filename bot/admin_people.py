@@ -99,6 +99,7 @@ async def edit_salesperson(request: web.Request) -> web.Response:
 
 
 async def list_salespeople(request: web.Request) -> web.Response:
+    fields.only(request.query, ("team", "active", "limit", "cursor"))
     query = Salesperson.all()
     if "team" in request.query:
         query = query.filter(team=fields.check_text(request.query["team"], "team", 64))
@@ -137,10 +138,13 @@ async def create_partner(request: web.Request) -> web.Response:
 async def edit_partner(request: web.Request) -> web.Response:
     partner = await _get(Partner, request, "partner")
     values = fields.read_form(await read_json(request), PARTNER, partial=True, not_null=NOT_NULL)
-    return reply(show_partner(await _save(Partner, values, partner)))
+    await _save(Partner, values, partner)
+    request.config_dict[keys.ATTRIBUTION].forget_all()  # its codes' scans give its tags
+    return reply(show_partner(partner))
 
 
 async def list_partners(request: web.Request) -> web.Response:
+    fields.only(request.query, ("limit", "cursor"))
     return reply(await page(Partner.all(), request.query, request.config_dict[keys.CURSORS],
                             partial(_shown, show=show_partner)))
 
@@ -158,6 +162,7 @@ async def edit_material(request: web.Request) -> web.Response:
 
 
 async def list_materials(request: web.Request) -> web.Response:
+    fields.only(request.query, ("kind", "limit", "cursor"))
     query = Material.all()
     if "kind" in request.query:
         query = query.filter(kind=fields.choice(request.query, "kind", MaterialKind))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -98,10 +98,11 @@ async def list_prospects(request: web.Request) -> web.Response:
     params = request.query
     fields.only(params, LIST_FILTERS)
     query = Prospect.filter(merged_into_id=None).select_related(*RELATED)
-    for name, column in (("owner_id", "owner_id"), ("code_id", "first_code_id"),
-                         ("partner_id", "partner_id")):
+    for name, column, what in (("owner_id", "owner_id", "salesperson"),
+                               ("code_id", "first_code_id", "code"),
+                               ("partner_id", "partner_id", "partner")):
         if name in params:
-            query = query.filter(**{column: fields.parse_id(params[name], name)})
+            query = query.filter(**{column: fields.parse_id(params[name], name, what)})
     if "unassigned" in params:
         query = query.filter(owner_id__isnull=fields.flag(params["unassigned"], "unassigned"))
     if "campaign" in params:
@@ -129,10 +130,11 @@ def moment(value: str, name: str) -> datetime:
     """An ISO 8601 date or time; without an offset it is China time (the sales day's)."""
     try:
         when = datetime.fromisoformat(fields.check_text(value, name, 40))
-    except ValueError:
+        # compared in UTC: SQLite compares the stored text, and that is written in UTC
+        return (when if when.tzinfo is not None else when.replace(tzinfo=CHINA)).astimezone(UTC)
+    except (ValueError, OverflowError):  # not ISO 8601, or out of range once in UTC
         raise fields.invalid(name, "must be an ISO 8601 date or time, e.g. 2026-11-20 or "
                                    "2026-11-20T09:00:00+08:00") from None
-    return when if when.tzinfo is not None else when.replace(tzinfo=CHINA)
 
 
 async def get_prospect(request: web.Request) -> web.Response:

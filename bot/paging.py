@@ -39,7 +39,8 @@ class Cursors:
             raw = b""
         body, _, signature = raw.partition(b".")
         if (len(cursor) > 64 or not body.isdigit() or len(body) > 12
-                or not hmac.compare_digest(self._sign(body), signature)):
+                or not hmac.compare_digest(self._sign(body), signature)
+                or self.encode(int(body)) != cursor):  # base64 ignores a last char's spare bits
             raise BadRequest("`cursor` is not one this service gave out", code="invalid_cursor")
         return int(body)
 

@@ -102,6 +102,10 @@ class Attribution:
         most `code_ttl` seconds)."""
         self._codes.pop(code_id, None)
 
+    def forget_all(self) -> None:
+        """After an edit that reaches many codes (a partner's tags)."""
+        self._codes.clear()
+
     async def _set_owner(self, prospect_id: int, owner: int | None) -> int | None:
         if owner is None:
             return None
