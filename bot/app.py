@@ -16,6 +16,7 @@ from bot.db import close_db, init_db, migrate, ping
 from bot.dispatch import Dispatcher
 from bot.errors import SettingError
 from bot.faults import is_outage
+from bot.ingest import Ingest
 from bot.intake import CompletionWriter, InteractionWriter
 from bot.privacy import Sealer
 from bot.settings import Secret, Settings
@@ -107,7 +108,8 @@ def create_app(settings: Settings, *, worker: bool = True, auto_migrate: bool | 
         deps = {"settings": settings, "store": app[keys.STORE], "wechat": app[keys.WECHAT],
                 "prospects": app[keys.PROSPECTS], "sealer": app[keys.SEALER],
                 "attribution": app[keys.ATTRIBUTION]}
-        app[keys.DISPATCHER] = Dispatcher(ROUTERS, deps, Scenes().kind, app[keys.COMPLETIONS])
+        app[keys.DISPATCHER] = Dispatcher(ROUTERS, deps, Scenes().code, app[keys.COMPLETIONS])
+        app[keys.INGEST] = Ingest(app[keys.INTERACTIONS], app[keys.DISPATCHER])
         app[keys.WORKER] = Worker(app[keys.DISPATCHER], settings.recovery_after)
         if worker:
             app[keys.WORKER].start()

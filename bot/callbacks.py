@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import UTC, datetime
 
 import xmltodict
 from aiohttp import web
@@ -20,8 +19,7 @@ from wechatpy.replies import BaseReply
 from bot import keys
 from bot.api import read_body
 from bot.errors import Forbidden, MissingSetting
-from bot.intake import Row
-from bot.pushes import MalformedPush, Push, classify, guard, parse_body
+from bot.pushes import MalformedPush, classify, guard, parse_body
 from bot.settings import Settings
 from bot.wxcrypto import CallbackCrypto, SignatureRejected
 
@@ -89,20 +87,9 @@ async def receive(request: web.Request, source: str, fields: dict[str, object],
                   started: float) -> object:
     """Stores the push once; returns the handler's reply if it came within the deadline."""
     app = request.app
-    push: Push = classify(source, fields)
-    dispatcher = app[keys.DISPATCHER]
-    now = datetime.now(UTC)
-    acted_on = dispatcher.acts_on(push)
-    stored = await app[keys.INTERACTIONS].save(Row(
-        source=source, kind=push.kind, dedup_key=push.dedup_key, actor=push.actor,
-        scene=push.scene, payload=push.fields, received_at=now,
-        processed_at=None if acted_on else now))
-    if not stored.created or not acted_on:
-        return None  # a retry of a push we have, or nothing to do: acknowledged
-    push.interaction_id = stored.interaction_id
     remaining = app[keys.SETTINGS].callback_deadline - (time.monotonic() - started)
-    _, reply = await dispatcher.within(push, remaining)
-    return reply
+    received = await app[keys.INGEST].receive(classify(source, fields), wait=remaining)
+    return None if received.outcome is None else received.outcome.reply
 
 
 def as_json(xml: str) -> str:

@@ -1,9 +1,11 @@
-"""Routing stored pushes to the handlers of `handlers/`.
+"""Routing stored signals to the handlers of `handlers/`.
 
-Handlers register on a Router by push kind (`event.subscribe`, `message.text`,
-`event.change_external_contact.add_external_contact`, ...) and optionally by the kind of code the
-push's scene belongs to (`booth`, `material`, ... or `unknown`). They receive the push and whatever
-dependencies they name as parameters. The first matching handler wins: one for the scene kind
+Handlers register on a Router by signal kind (`event.subscribe`, `message.text`,
+`event.change_external_contact.add_external_contact`, `mp.login`, ...) and optionally by the
+kind of code the signal's scene belongs to (`booth`, `material`, ... `expired`, `unknown`, or
+`none` without a scene). They receive the signal and whatever dependencies they name as
+parameters (`signal`, `code` — the scene's CodeRef — and the application's services), and
+return an Outcome (or a bare reply). The first matching handler wins: one for the scene kind
 before one for any scene.
 """
 
@@ -17,12 +19,12 @@ from typing import Any
 
 from bot.faults import OutageLog, is_outage
 from bot.intake import CompletionWriter, Done
-from bot.pushes import Push
+from bot.signals import CodeRef, Outcome, Signal
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[..., Awaitable[Any]]
-SceneResolver = Callable[[Push], Awaitable[str | None]]
+SceneResolver = Callable[[Signal], Awaitable[CodeRef | None]]
 ANY = "*"
 
 
@@ -32,8 +34,8 @@ class Router:
         self.handlers: dict[tuple[str, str, str], Handler] = {}
 
     def on(self, source: str, kind: str, *, scene: str = ANY) -> Callable[[Handler], Handler]:
-        """Register for pushes from `source` ("oa", "wecom") of `kind`; `scene` a code kind,
-        "unknown" for a scene no code has, "none" for a push without a scene."""
+        """Register for signals from `source` ("oa", "wecom", "mp") of `kind`; `scene` a code
+        kind, "unknown" for a scene no code has, "none" for a signal without a scene."""
 
         def register(handler: Handler) -> Handler:
             key = (source, kind, scene)
@@ -46,53 +48,68 @@ class Router:
 
 
 class Dispatcher:
-    def __init__(self, routers: list[Router], deps: dict[str, Any],
-                 scene_kind: SceneResolver, completions: CompletionWriter,
-                 handler_timeout: float = 30.0) -> None:
+    def __init__(self, routers: list[Router], deps: dict[str, Any], scene_code: SceneResolver,
+                 completions: CompletionWriter, handler_timeout: float = 30.0) -> None:
         self.table: dict[tuple[str, str, str], Handler] = {}
         for router in routers:
             for key, handler in router.handlers.items():
                 self.table.setdefault(key, handler)
         self.deps = deps
-        self.scene_kind = scene_kind
+        self.scene_code = scene_code
         self.completions = completions
         self.handler_timeout = handler_timeout
         self.running: set[asyncio.Task[Any]] = set()
         self._params: dict[Handler, list[str]] = {}
-        self.outage = OutageLog(log, "processing pushes")
+        self.outage = OutageLog(log, "processing signals")
 
     def find(self, source: str, kind: str, scene_kind: str) -> Handler | None:
         return self.table.get((source, kind, scene_kind)) or self.table.get((source, kind, ANY))
 
-    def _call(self, handler: Handler, push: Push) -> Awaitable[Any]:
+    def _call(self, handler: Handler, signal: Signal, code: CodeRef | None) -> Awaitable[Any]:
         names = self._params.get(handler)
         if names is None:
             names = self._params[handler] = list(inspect.signature(handler).parameters)
         kwargs: dict[str, Any] = {}
         for name in names:
-            if name == "push":
-                kwargs[name] = push
+            if name == "signal":
+                kwargs[name] = signal
+            elif name == "code":
+                kwargs[name] = code
             elif name in self.deps:
                 kwargs[name] = self.deps[name]
             else:
                 raise TypeError(f"{handler.__qualname__} asks for {name!r}, which nobody provides")
         return handler(**kwargs)
 
-    async def process(self, push: Push) -> Any:
-        """Runs the handler of a stored push and marks it processed; returns the handler's reply."""
-        scene_kind = "none" if push.scene is None else (await self.scene_kind(push) or "unknown")
-        handler = self.find(push.source, push.kind, scene_kind)
-        reply = None
-        if handler is not None:
-            async with asyncio.timeout(self.handler_timeout):
-                reply = await self._call(handler, push)
-        if push.interaction_id is not None:
-            self.completions.submit(Done(push.interaction_id, push.prospect_id, push.code_id))
-        return reply
+    async def process(self, signal: Signal,
+                      replied: Callable[[Outcome], None] | None = None) -> Outcome:
+        """Runs the handler of a stored signal and marks it processed with what the handler
+        learned. `replied` hears of the outcome as soon as the handler returns, before any work
+        it left for after the reply (`Outcome.then`) runs."""
+        code = None if signal.scene is None else await self.scene_code(signal)
+        scene_kind = "none" if code is None else code.kind
+        handler = self.find(signal.source, signal.kind, scene_kind)
+        outcome = Outcome()
+        async with asyncio.timeout(self.handler_timeout):
+            if handler is not None:
+                returned = await self._call(handler, signal, code)
+                outcome = returned if isinstance(returned, Outcome) else Outcome(reply=returned)
+            if outcome.code_id is None and code is not None:
+                outcome.code_id = code.id
+            if replied is not None:
+                replied(outcome)
+            if outcome.then is not None:
+                await outcome.then()
+        if signal.interaction_id is not None:
+            self.completions.submit(Done(signal.interaction_id, outcome.prospect_id,
+                                         outcome.code_id))
+        return outcome
 
-    def start(self, push: Push) -> asyncio.Task[Any]:
+    def start(self, signal: Signal,
+              replied: Callable[[Outcome], None] | None = None) -> asyncio.Task[Outcome]:
         """Processes in a task of its own, so that it outlives the request that brought it."""
-        task = asyncio.create_task(self.process(push), name=f"push-{push.interaction_id}")
+        task = asyncio.create_task(self.process(signal, replied),
+                                   name=f"signal-{signal.interaction_id}")
         self.running.add(task)
         task.add_done_callback(self._finished)
         return task
@@ -109,21 +126,29 @@ class Dispatcher:
         else:
             log.error("processing %s failed; it will be retried", task.get_name(), exc_info=exc)
 
-    def acts_on(self, push: Push) -> bool:
-        """False for a push without a scene that no handler takes: it is stored as processed and
-        nothing runs (a push with a scene needs the scene's kind looked up first)."""
-        return push.scene is not None or self.find(push.source, push.kind, "none") is not None
+    def acts_on(self, signal: Signal) -> bool:
+        """False for a signal without a scene that no handler takes: it is stored as processed
+        and nothing runs (one with a scene needs the scene's code looked up first)."""
+        return signal.scene is not None or self.find(signal.source, signal.kind,
+                                                     "none") is not None
 
-    async def within(self, push: Push, seconds: float) -> tuple[bool, Any]:
-        """Starts processing; (True, reply) when it finished in `seconds`, else (False, None) and
-        it goes on in the background."""
-        task = self.start(push)
+    async def within(self, signal: Signal, seconds: float) -> Outcome | None:
+        """Starts processing; the outcome when the handler returned within `seconds` (what it
+        left for after the reply goes on), else None and it all goes on in the background."""
+        heard: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+
+        def replied(outcome: Outcome) -> None:
+            if not heard.done():
+                heard.set_result(outcome)
+
+        task = self.start(signal, replied)
         if seconds <= 0:
-            return False, None
-        done, _ = await asyncio.wait({task}, timeout=seconds)
-        if not done or task.cancelled() or task.exception() is not None:
-            return False, None
-        return True, task.result()
+            return None
+        done, _ = await asyncio.wait({heard, task}, timeout=seconds,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if heard.done():
+            return heard.result()
+        return None  # timed out, or the handler failed (the worker retries it)
 
     async def drain(self, timeout: float) -> None:
         """At shutdown: let running work finish; what does not is recovered on restart."""

@@ -10,6 +10,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from bot.callbacks import Callbacks
     from bot.dispatch import Dispatcher
+    from bot.ingest import Ingest
     from bot.intake import CompletionWriter, InteractionWriter
     from bot.paging import Cursors
     from bot.privacy import Sealer
@@ -33,3 +34,4 @@ CALLBACKS: web.AppKey[Callbacks] = web.AppKey("callbacks")
 WORKER: web.AppKey[Worker] = web.AppKey("worker")
 ATTRIBUTION: web.AppKey[Attribution] = web.AppKey("attribution")
 CURSORS: web.AppKey[Cursors] = web.AppKey("cursors")  # the admin lists' paging
+INGEST: web.AppKey[Ingest] = web.AppKey("ingest")  # the one way in for every signal

@@ -1,21 +1,15 @@
-"""A push from WeChat as the handlers see it: parsed once, classified, keyed for de-duplication."""
+"""A push from WeChat: guarded, parsed once, classified into a Signal, keyed for de-duplication."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree
 
-from wechatpy.enterprise.events import EVENT_TYPES as WECOM_EVENTS
-from wechatpy.enterprise.messages import MESSAGE_TYPES as WECOM_MESSAGES
-from wechatpy.events import EVENT_TYPES as OA_EVENTS
-from wechatpy.messages import MESSAGE_TYPES as OA_MESSAGES
-from wechatpy.messages import BaseMessage, UnknownMessage
-
 from bot.errors import BadRequest
+from bot.signals import Signal
 
 # A declaration anywhere (<!DOCTYPE, <!ENTITY, <!ELEMENT, <!ATTLIST, <!NOTATION) is refused before
 # any parser sees the body: WeChat never sends one, and they are how XML bombs and XXE begin.
@@ -120,48 +114,6 @@ def element_fields(node: ElementTree.Element) -> Any:
     return fields
 
 
-@dataclass
-class Push:
-    """One stored push. `kind` is `message.<type>` or `event.<event>`; WeCom contact changes are
-    `event.change_external_contact.<ChangeType>`; a follow through a code is `event.subscribe`
-    with `scene` set (the `qrscene_` prefix removed)."""
-
-    source: str  # oa | wecom
-    fields: dict[str, Any]
-    kind: str
-    actor: str | None
-    scene: str | None
-    dedup_key: str
-    interaction_id: int | None = None
-    prospect_id: int | None = None
-    code_id: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def event(self) -> str | None:
-        return self.kind.split(".", 2)[1] if self.kind.startswith("event.") else None
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        value = self.fields.get(name)
-        return default if value is None else str(value)
-
-    @property
-    def message(self) -> BaseMessage:
-        """The wechatpy message object, for typed access and for building replies."""
-        fields = dict(self.fields)
-        msg_type = str(fields.get("MsgType", "")).lower()
-        if msg_type == "event":
-            events = OA_EVENTS if self.source == "oa" else WECOM_EVENTS
-            event = str(fields.get("Event", "")).lower()
-            if self.source == "oa" and event == "subscribe" and self.scene is not None:
-                event, fields["EventKey"] = "subscribe_scan", self.scene
-            cls = events.get(event, UnknownMessage)
-        else:
-            messages = OA_MESSAGES if self.source == "oa" else WECOM_MESSAGES
-            cls = messages.get(msg_type, UnknownMessage)
-        return cls(fields)
-
-
 def _text(fields: dict[str, Any], name: str) -> str:
     """A header field WeChat sends once, as text ("" when absent): a repeated or nested one is
     no push of WeChat's."""
@@ -173,7 +125,8 @@ def _text(fields: dict[str, Any], name: str) -> str:
     return value
 
 
-def classify(source: str, fields: dict[str, Any]) -> Push:
+def classify(source: str, fields: dict[str, Any]) -> Signal:
+    """The signal of a WeChat push from its fields."""
     msg_type = _text(fields, "MsgType").lower()
     if not msg_type:
         raise MalformedPush("the push has no MsgType")
@@ -193,8 +146,8 @@ def classify(source: str, fields: dict[str, Any]) -> Push:
         kind = f"message.{msg_type}"
     actor = (source == "wecom" and _text(fields, "ExternalUserID")) or _text(
         fields, "FromUserName")
-    return Push(source=source, fields=fields, kind=kind, actor=actor or None, scene=scene,
-                dedup_key=dedup_key(fields))
+    return Signal(source=source, kind=kind, dedup_key=dedup_key(fields), actor=actor or None,
+                  scene=scene, fields=fields)
 
 
 def dedup_key(fields: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ from tortoise.expressions import F, Q
 
 from bot.dispatch import Dispatcher
 from bot.faults import OutageLog, is_outage
-from bot.pushes import Push
+from bot.signals import Signal
 from models import Interaction
 
 log = logging.getLogger(__name__)
@@ -75,10 +75,10 @@ class Worker:
             claimed += 1
             # Dispatched again as it was stored, whatever its source (a WeChat push, a
             # mini-program call): the stored kind and scene, not a new reading of the payload.
-            push = Push(source=source, fields=payload, kind=kind, actor=actor, scene=scene,
-                        dedup_key=dedup, interaction_id=interaction_id)
+            signal = Signal(source=source, kind=kind, dedup_key=dedup, actor=actor, scene=scene,
+                            fields=payload, interaction_id=interaction_id)
             try:
-                await self.dispatcher.process(push)
+                await self.dispatcher.process(signal)
             except Exception as exc:
                 if is_outage(exc):
                     raise  # the round ends; the claim expires and the push is tried again

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.dispatch import Router
-from bot.pushes import Push
+from bot.signals import CodeRef, Outcome, Signal
 from handlers.attribution import Attribution
 from handlers.prospects import Prospects
 from models import IdentityKind
@@ -12,11 +12,12 @@ router = Router("mp")
 
 
 @router.on("mp", "mp.login")
-async def logged_in(push: Push, prospects: Prospects, attribution: Attribution) -> None:
+async def logged_in(signal: Signal, code: CodeRef | None, prospects: Prospects,
+                    attribution: Attribution) -> Outcome:
     """The mini-program OpenID names the prospect; a UnionID ties them to their OA and WeCom
     selves when it is already known."""
-    openid = str(push.fields["openid"])
-    unionid = push.fields.get("unionid")
+    openid = str(signal.fields["openid"])
+    unionid = signal.fields.get("unionid")
     known = await prospects.find(IdentityKind.MP_OPENID, openid)
     if known is None and unionid:
         known = await prospects.find(IdentityKind.UNIONID, str(unionid))
@@ -25,5 +26,6 @@ async def logged_in(push: Push, prospects: Prospects, attribution: Attribution) 
     await prospects.link(known, IdentityKind.MP_OPENID, openid)
     if unionid:
         await prospects.link(known, IdentityKind.UNIONID, str(unionid))
-    push.prospect_id = known
-    await attribution.touch(push.code_id, known)  # a mini-program code's scene: like a scan
+    if code is not None and code.id is not None:  # a mini-program code's scene: like a scan
+        await attribution.touch(code.id, known)
+    return Outcome(prospect_id=known)

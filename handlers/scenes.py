@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from cachetools import TTLCache
 
-from bot.pushes import Push
+from bot.signals import CodeRef, Signal
 from models import Code
 
-EXPIRED = "expired"
+EXPIRED, UNKNOWN = "expired", "unknown"
 SCENE_MAX = Code._meta.fields_map["scene"].max_length  # type: ignore[attr-defined]
 
 
@@ -33,13 +33,13 @@ class Scenes:
         self._cache[scene] = found
         return found
 
-    async def kind(self, push: Push) -> str | None:
-        """The kind of the code a push's scene belongs to; "expired" for a code past its expiry
-        (recorded, not attributed); None for a scene no code has."""
-        if push.scene is None:
+    async def code(self, signal: Signal) -> CodeRef | None:
+        """The code a signal's scene names (see CodeRef); None for a signal without a scene."""
+        if signal.scene is None:
             return None
-        code_id, kind, expires_at = await self.lookup(push.scene)
+        code_id, kind, expires_at = await self.lookup(signal.scene)
+        if code_id is None or kind is None:
+            return CodeRef(None, UNKNOWN)
         if expires_at is not None and expires_at <= datetime.now(UTC):
-            return EXPIRED
-        push.code_id = code_id
-        return kind
+            return CodeRef(None, EXPIRED)
+        return CodeRef(code_id, kind)

@@ -9,7 +9,7 @@ from tortoise.exceptions import IntegrityError
 
 from bot.dispatch import Router
 from bot.errors import WeChatAPIError
-from bot.pushes import Push
+from bot.signals import CodeRef, Outcome, Signal
 from bot.wechat import WeChat
 from handlers.attribution import DEFAULT_CONTACT_WELCOME, Attribution, welcome_text
 from handlers.prospects import Prospects
@@ -20,22 +20,23 @@ router = Router("wecom")
 CONTACT = "event.change_external_contact"
 
 
-async def _bind(push: Push, prospects: Prospects) -> None:
-    if push.actor:
-        push.prospect_id = await prospects.resolve(IdentityKind.EXTERNAL_USERID, push.actor)
+async def _bound(signal: Signal, prospects: Prospects) -> int | None:
+    if not signal.actor:
+        return None
+    return await prospects.resolve(IdentityKind.EXTERNAL_USERID, signal.actor)
 
 
-async def welcome(push: Push, code: Code | None, wechat: WeChat) -> None:
+async def welcome(signal: Signal, code: Code | None, wechat: WeChat) -> None:
     """The welcome message, within WeChat's 20 seconds and once per WelcomeCode: the outbound
     row's unique purpose stops a retried push from sending it twice."""
-    welcome_code = push.get("WelcomeCode")
+    welcome_code = signal.get("WelcomeCode")
     if not welcome_code:
         return  # the member has a console welcome, or the chat has started
     text = welcome_text(code, DEFAULT_CONTACT_WELCOME)
     try:
         message = await OutboundMessage.create(
             purpose=f"welcome:{welcome_code}"[:64], channel="wecom_welcome",
-            recipient=push.actor or "", payload={"text": text}, attempts=1)
+            recipient=signal.actor or "", payload={"text": text}, attempts=1)
     except IntegrityError:
         return
     try:
@@ -47,17 +48,17 @@ async def welcome(push: Push, code: Code | None, wechat: WeChat) -> None:
     await message.save(update_fields=["status", "last_error", "sent_at"])
 
 
-async def enrich(push: Push, prospects: Prospects, wechat: WeChat) -> None:
+async def enrich(signal: Signal, prospect_id: int, prospects: Prospects, wechat: WeChat) -> None:
     """Name, company, position and UnionID from `externalcontact/get` (docs/wechat.md §5.5)."""
-    if push.actor is None or push.prospect_id is None:
+    if signal.actor is None:
         return
     try:
-        found = await wechat.wecom.get_external_contact(push.actor)
+        found = await wechat.wecom.get_external_contact(signal.actor)
     except WeChatAPIError as exc:
         log.warning("external contact details unavailable: %r", exc)
         return
     contact = found.get("external_contact") or {}
-    prospect = await Prospect.get(id=push.prospect_id)
+    prospect = await Prospect.get(id=prospect_id)
     changed = []
     for field, value in (("name", contact.get("name")), ("title", contact.get("position")),
                          ("company", contact.get("corp_full_name") or contact.get("corp_name"))):
@@ -67,33 +68,35 @@ async def enrich(push: Push, prospects: Prospects, wechat: WeChat) -> None:
     if changed:
         await prospect.save(update_fields=changed)
     if contact.get("unionid"):
-        await prospects.link(push.prospect_id, IdentityKind.UNIONID, str(contact["unionid"]))
+        await prospects.link(prospect_id, IdentityKind.UNIONID, str(contact["unionid"]))
 
 
 @router.on("wecom", f"{CONTACT}.add_external_contact")
-async def contact_added(push: Push, prospects: Prospects, attribution: Attribution,
-                        wechat: WeChat) -> None:
+async def contact_added(signal: Signal, code: CodeRef | None, prospects: Prospects,
+                        attribution: Attribution, wechat: WeChat) -> Outcome:
     """A prospect added a salesperson (through a 「联系我」 code when `State` is set)."""
-    await _bind(push, prospects)
-    code = None
-    if push.prospect_id is not None:
-        code = await attribution.touch(push.code_id, push.prospect_id, push.get("UserID"))
-    await welcome(push, code, wechat)
-    await enrich(push, prospects, wechat)
+    prospect_id = await _bound(signal, prospects)
+    touched = None
+    if prospect_id is not None and code is not None and code.id is not None:
+        touched = await attribution.touch(code.id, prospect_id, signal.get("UserID"))
+    await welcome(signal, touched, wechat)
+    if prospect_id is not None:
+        await enrich(signal, prospect_id, prospects, wechat)
+    return Outcome(prospect_id=prospect_id)
 
 
 @router.on("wecom", f"{CONTACT}.add_half_external_contact")
-async def contact_half_added(push: Push, prospects: Prospects, attribution: Attribution,
-                             wechat: WeChat) -> None:
-    await contact_added(push, prospects, attribution, wechat)
+async def contact_half_added(signal: Signal, code: CodeRef | None, prospects: Prospects,
+                             attribution: Attribution, wechat: WeChat) -> Outcome:
+    return await contact_added(signal, code, prospects, attribution, wechat)
 
 
 @router.on("wecom", f"{CONTACT}.del_follow_user")
-async def contact_left(push: Push, prospects: Prospects) -> None:
+async def contact_left(signal: Signal, prospects: Prospects) -> Outcome:
     """The customer deleted the salesperson: kept as a touch; scoring reads it later."""
-    await _bind(push, prospects)
+    return Outcome(prospect_id=await _bound(signal, prospects))
 
 
 @router.on("wecom", f"{CONTACT}.del_external_contact")
-async def contact_removed(push: Push, prospects: Prospects) -> None:
-    await _bind(push, prospects)
+async def contact_removed(signal: Signal, prospects: Prospects) -> Outcome:
+    return Outcome(prospect_id=await _bound(signal, prospects))

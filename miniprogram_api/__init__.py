@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
 
 from aiohttp import web
 
 from bot import fields, keys
 from bot.api import Handler, bearer, read_json, reply
 from bot.errors import Unauthorized
-from bot.intake import Row
-from bot.pushes import Push
+from bot.signals import Signal
 from miniprogram_api.sessions import SessionSigner
 
 log = logging.getLogger(__name__)
@@ -32,18 +30,6 @@ async def mp_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
 
 
-async def record(root: web.Application, kind: str, actor: str, dedup: str,
-                 payload: dict[str, object], scene: str | None = None) -> Push:
-    """A mini-program signal becomes an interaction like any push, and is processed in line."""
-    stored = await root[keys.INTERACTIONS].save(Row(
-        source="mp", kind=kind, dedup_key=dedup, actor=actor, scene=scene, payload=payload,
-        received_at=datetime.now(UTC)))
-    push = Push(source="mp", fields=payload, kind=kind, actor=actor, scene=scene,
-                dedup_key=dedup, interaction_id=stored.interaction_id)
-    await root[keys.DISPATCHER].process(push)
-    return push
-
-
 async def login(request: web.Request) -> web.Response:
     data = await read_json(request)
     fields.only(data, ("code", "scene"))
@@ -54,13 +40,14 @@ async def login(request: web.Request) -> web.Response:
     openid, unionid = str(session["openid"]), session.get("unionid")
     await root[keys.STORE].set(f"scrm:mp:session_key:{openid}", str(session["session_key"]),
                                ttl=SESSION_KEY_TTL)
-    payload: dict[str, object] = {"openid": openid, "unionid": unionid, "scene": scene}
-    push = await record(root, "mp.login", openid, f"login:{uuid.uuid4().hex}", payload,
-                        scene or None)
-    if push.prospect_id is None:
+    signal = Signal(source="mp", kind="mp.login", dedup_key=f"login:{uuid.uuid4().hex}",
+                    actor=openid, scene=scene or None,
+                    fields={"openid": openid, "unionid": unionid, "scene": scene})
+    outcome = (await root[keys.INGEST].receive(signal)).outcome
+    if outcome is None or outcome.prospect_id is None:
         raise RuntimeError("a login was processed without a prospect")
-    token = request.app[SIGNER].issue(push.prospect_id, openid)
-    return reply({"token": token, "prospect_id": push.prospect_id})
+    token = request.app[SIGNER].issue(outcome.prospect_id, openid)
+    return reply({"token": token, "prospect_id": outcome.prospect_id})
 
 
 def create_mp_app(root: web.Application) -> web.Application:

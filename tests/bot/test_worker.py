@@ -12,7 +12,8 @@ import pytest
 from bot import keys
 from bot.dispatch import Dispatcher, Router
 from bot.intake import CompletionWriter
-from bot.pushes import Push, dedup_key
+from bot.pushes import dedup_key
+from bot.signals import Signal
 from bot.worker import LEASE, MAX_ATTEMPTS, Worker
 from models import Identity, IdentityKind, Interaction
 from tests.bot.kit import OPENID, eventually, oa_fields
@@ -40,17 +41,17 @@ class Harness:
         router = Router("test")
 
         @router.on("oa", "event.subscribe")
-        async def followed(push: Push) -> None:
-            self.calls.append(push.interaction_id)
+        async def followed(signal: Signal) -> None:
+            self.calls.append(signal.interaction_id)
             await asyncio.sleep(self.delay)
             if self.fail:
                 raise RuntimeError("the handler failed")
 
-        async def scene_kind(push: Push) -> str | None:
+        async def scene_code(signal: Signal) -> None:
             return None
 
         self.completions = CompletionWriter()
-        self.dispatcher = Dispatcher([router], {}, scene_kind, self.completions)
+        self.dispatcher = Dispatcher([router], {}, scene_code, self.completions)
 
     def worker(self, **options: Any) -> Worker:
         return Worker(self.dispatcher, **options)
