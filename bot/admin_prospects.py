@@ -16,7 +16,7 @@ from bot.api import reply
 from bot.errors import BadRequest, NotFound
 from bot.paging import page
 from bot.privacy import Sealer, ascii_digits, mask_phone, normalize_phone
-from handlers.attribution import CHINA
+from domain.attribution import CHINA
 from models import (
     Identity,
     IdentityKind,

@@ -23,10 +23,10 @@ from bot.settings import Secret, Settings
 from bot.store import create_store
 from bot.wechat import WeChat
 from bot.worker import Worker
+from domain.attribution import Attribution
+from domain.identity import Prospects
+from domain.scenes import Scenes
 from handlers import ROUTERS
-from handlers.attribution import Attribution
-from handlers.prospects import Prospects
-from handlers.scenes import Scenes
 from models import Identity
 
 log = logging.getLogger(__name__)

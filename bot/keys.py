@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from bot.store import Store
     from bot.wechat import WeChat
     from bot.worker import Worker
-    from handlers.attribution import Attribution
-    from handlers.prospects import Prospects
+    from domain.attribution import Attribution
+    from domain.identity import Prospects
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 STORE: web.AppKey[Store] = web.AppKey("store")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bot.dispatch import Router
 from bot.signals import CodeRef, Outcome, Signal
-from handlers.attribution import Attribution
-from handlers.prospects import Prospects
+from domain.attribution import Attribution
+from domain.identity import Prospects
 from models import IdentityKind
 
 router = Router("mp")

@@ -8,8 +8,8 @@ from wechatpy.replies import TextReply
 
 from bot.dispatch import Router
 from bot.signals import CodeRef, Outcome, Signal
-from handlers.attribution import Attribution, welcome_text
-from handlers.prospects import Prospects
+from domain.attribution import Attribution, welcome_text
+from domain.identity import Prospects
 from models import Code, IdentityKind, OutboundMessage, OutboundStatus
 
 log = logging.getLogger(__name__)

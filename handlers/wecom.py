@@ -11,8 +11,8 @@ from bot.dispatch import Router
 from bot.errors import WeChatAPIError
 from bot.signals import CodeRef, Outcome, Signal
 from bot.wechat import WeChat
-from handlers.attribution import DEFAULT_CONTACT_WELCOME, Attribution, welcome_text
-from handlers.prospects import Prospects
+from domain.attribution import DEFAULT_CONTACT_WELCOME, Attribution, welcome_text
+from domain.identity import Prospects
 from models import Code, IdentityKind, OutboundMessage, OutboundStatus, Prospect
 
 log = logging.getLogger(__name__)

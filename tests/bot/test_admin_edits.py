@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bot.sandbox import Sandbox
-from handlers.attribution import DEFAULT_WELCOME
+from domain.attribution import DEFAULT_WELCOME
 from models import Code, Material, Opportunity, Partner, Salesperson
 from tests.bot.test_admin_codes import AUTH, issue
 from tests.bot.test_admin_lists import (
@@ -583,7 +583,7 @@ async def test_a_deactivated_salesperson_takes_no_more_booth_turns(client, wecha
 
 async def test_a_full_booth_team_leaves_visitors_unassigned_and_says_so_once(client, wechat,
                                                                              caplog):
-    caplog.set_level(logging.WARNING, logger="handlers.attribution")
+    caplog.set_level(logging.WARNING, logger="domain.attribution")
     jia, yi, code = await booth_team(client, "展台A")  # and no backup
     for member in (jia, yi):
         status, body = await patch(client, f"/admin/salespeople/{member}", {"daily_cap": 1})
@@ -595,7 +595,7 @@ async def test_a_full_booth_team_leaves_visitors_unassigned_and_says_so_once(cli
 
     def warnings() -> list[str]:
         return [r.getMessage() for r in caplog.records
-                if r.name == "handlers.attribution" and r.levelno == logging.WARNING]
+                if r.name == "domain.attribution" and r.levelno == logging.WARNING]
 
     [said] = warnings()  # the fourth visitor does not say it again
     assert "展台A" in said
@@ -628,7 +628,7 @@ async def test_a_full_booth_team_leaves_visitors_unassigned_and_says_so_once(cli
 
 
 async def test_each_full_team_is_said_once(client, wechat, caplog):
-    caplog.set_level(logging.WARNING, logger="handlers.attribution")
+    caplog.set_level(logging.WARNING, logger="domain.attribution")
     scans = Scans(client, wechat)
     for team in ("展台E", "展台F"):
         jia, yi, code = await booth_team(client, team)
@@ -638,7 +638,7 @@ async def test_each_full_team_is_said_once(client, wechat, caplog):
         owners = [await owner_of(client, await scans.login(code)) for _ in range(4)]
         assert owners == [jia, yi, None, None]
     said = [r.getMessage() for r in caplog.records
-            if r.name == "handlers.attribution" and r.levelno == logging.WARNING]
+            if r.name == "domain.attribution" and r.levelno == logging.WARNING]
     assert len(said) == 2 and "展台E" in said[0] and "展台F" in said[1]
 
 

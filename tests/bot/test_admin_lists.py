@@ -17,7 +17,7 @@ import pytest
 from bot.sandbox import Sandbox
 from bot.sandbox.records import new_openid
 from bot.settings import Secret
-from handlers.attribution import CHINA
+from domain.attribution import CHINA
 from models import Prospect
 from tests.bot.kit import service
 from tests.bot.test_admin_codes import AUTH, issue

@@ -17,7 +17,7 @@ from bot.sandbox.pushes import check_oa_url, sign
 from bot.settings import Secret
 from bot.signals import Outcome
 from bot.wxcrypto import CallbackCrypto
-from handlers.attribution import DEFAULT_WELCOME as WELCOME
+from domain.attribution import DEFAULT_WELCOME as WELCOME
 from handlers.oa import WELCOME_BACK
 from models import Identity, IdentityKind, Interaction, Prospect
 from tests.bot.kit import (

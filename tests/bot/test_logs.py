@@ -128,7 +128,7 @@ async def a_whole_flow(aiohttp_client: Any, app_settings: Any, wechat: Any, caps
     for secret in secrets:
         assert secret not in output, secret
     ours = [r.getMessage() for r in caplog.records
-            if r.name.split(".")[0] in ("bot", "handlers", "miniprogram_api")]
+            if r.name.split(".")[0] in ("bot", "domain", "handlers", "miniprogram_api")]
     for secret in [session_key, session_token, ADMIN_TOKEN, *access_tokens]:
         assert not any(secret in line for line in ours), secret
 

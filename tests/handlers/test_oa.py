@@ -6,7 +6,7 @@ import xmltodict
 
 from bot.sandbox import events
 from bot.wxcrypto import CallbackCrypto
-from handlers.attribution import DEFAULT_WELCOME as WELCOME
+from domain.attribution import DEFAULT_WELCOME as WELCOME
 from handlers.oa import WELCOME_BACK
 from models import (
     Code,

@@ -14,7 +14,7 @@ import xmltodict
 
 from bot.sandbox import Sandbox, events
 from bot.sandbox.records import new_openid
-from handlers.attribution import DEFAULT_CONTACT_WELCOME, DEFAULT_WELCOME
+from domain.attribution import DEFAULT_CONTACT_WELCOME, DEFAULT_WELCOME
 from handlers.oa import WELCOME_BACK
 from models import Code, Identity, IdentityKind, Interaction, Prospect
 from tests.bot.kit import eventually, service

@@ -1,4 +1,4 @@
-"""handlers.prospects: identity → prospect, created on first sight, once."""
+"""domain.identity: identity → prospect, created on first sight, once."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from bot.privacy import Sealer
-from handlers.prospects import Prospects
+from domain.identity import Prospects
 from models import Identity, IdentityKind, Prospect
 
 PHONE = "13800138000"

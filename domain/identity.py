@@ -6,7 +6,7 @@ from cachetools import LRUCache
 from tortoise.exceptions import IntegrityError
 
 from bot.privacy import Sealer, normalize_phone
-from handlers.resolver import IdentityResolver
+from domain.resolver import IdentityResolver
 from models import Identity, IdentityKind, Prospect
 
 
@@ -42,7 +42,7 @@ class Prospects:
 
     async def resolve(self, kind: IdentityKind | str, value: str) -> int:
         """The prospect with this identity, created when nobody has it yet. Concurrent calls
-        share one batch (see handlers.resolver)."""
+        share one batch (see domain.resolver)."""
         key = (str(kind), self.lookup_value(kind, value))
         if (cached := self._cache.get(key)) is not None:
             return cached

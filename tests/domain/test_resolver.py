@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from handlers.resolver import IdentityResolver
+from domain.resolver import IdentityResolver
 from models import Identity, Prospect
 
 

@@ -13,7 +13,7 @@ import pytest
 from bot import keys
 from bot.sandbox import events
 from bot.sandbox.records import new_openid
-from handlers.attribution import DEFAULT_CONTACT_WELCOME
+from domain.attribution import DEFAULT_CONTACT_WELCOME
 from models import (
     Code,
     Identity,
@@ -105,7 +105,7 @@ async def test_the_same_scan_twice_changes_nothing_more(client, wechat):
 
 
 async def test_a_repeated_scan_takes_no_lock_and_writes_nothing(client, wechat, monkeypatch):
-    import handlers.attribution
+    import domain.attribution
 
     ids = await people()
     code = await issue(client, kind="salesperson", channel="oa", salesperson_id=ids["wang"],
@@ -113,13 +113,13 @@ async def test_a_repeated_scan_takes_no_lock_and_writes_nothing(client, wechat, 
     openid, _ = await scan(client, wechat, code)
     await settled(1)
     locked: list[object] = []
-    real = handlers.attribution.in_transaction
+    real = domain.attribution.in_transaction
 
     def counting(*args: object, **kwargs: object) -> object:
         locked.append(args)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(handlers.attribution, "in_transaction", counting)
+    monkeypatch.setattr(domain.attribution, "in_transaction", counting)
     await scan(client, wechat, code, openid)
     rows = await settled(2)
     assert rows[1].code_id == code["id"] and locked == []

@@ -30,7 +30,7 @@ def day_start(now: datetime | None = None) -> datetime:
 class Attribution:
     def __init__(self, store: Store, code_ttl: float = 60.0) -> None:
         self.store = store
-        # as long as scenes are cached (handlers.scenes)
+        # as long as scenes are cached (domain.scenes)
         self._codes: TTLCache[int, tuple[Code | None, list[str]]] = TTLCache(
             maxsize=10_000, ttl=code_ttl)
 
