@@ -158,7 +158,9 @@ async def edit_material(request: web.Request) -> web.Response:
     material = await _get(Material, request, "material")
     values = fields.read_form(await read_json(request), MATERIAL, partial=True,
                               not_null=NOT_NULL)
-    return reply(show_material(await _save(Material, values, material)))
+    await _save(Material, values, material)
+    request.config_dict[keys.ATTRIBUTION].forget_all()  # its codes' scans give its tags
+    return reply(show_material(material))
 
 
 async def list_materials(request: web.Request) -> web.Response:

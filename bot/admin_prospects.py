@@ -17,6 +17,7 @@ from bot.errors import BadRequest, NotFound
 from bot.paging import page
 from bot.privacy import Sealer, ascii_digits, mask_phone, normalize_phone
 from domain.attribution import CHINA
+from domain.merging import current, family
 from models import (
     Identity,
     IdentityKind,
@@ -24,6 +25,7 @@ from models import (
     Opportunity,
     OutboundMessage,
     Prospect,
+    ProspectMerge,
 )
 
 IDENTITY_LIMIT = 128
@@ -59,8 +61,10 @@ def show_summary(prospect: Prospect) -> dict[str, Any]:
 
 
 async def show_prospect(prospect: Prospect, sealer: Sealer) -> dict[str, Any]:
-    identities = await Identity.filter(prospect_id=prospect.id).order_by("id")
-    interactions = await Interaction.filter(prospect_id=prospect.id).count()
+    everyone = await family(prospect.id)  # what reached a merged-away record counts too
+    identities = await Identity.filter(prospect_id__in=everyone).order_by("id")
+    interactions = await Interaction.filter(prospect_id__in=everyone).count()
+    merges = await ProspectMerge.filter(survivor_id=prospect.id).order_by("id")
     return {
         **show_summary(prospect),
         "department": prospect.department, "industry": prospect.industry,
@@ -69,6 +73,12 @@ async def show_prospect(prospect: Prospect, sealer: Sealer) -> dict[str, Any]:
         "score": {"profile": prospect.profile_score, "behavior": prospect.behavior_score,
                   "total": prospect.profile_score + prospect.behavior_score},
         "interactions": interactions,
+        "email": prospect.email,
+        "consent": None if prospect.consent_version is None else {
+            "version": prospect.consent_version,
+            "at": prospect.consent_at.isoformat() if prospect.consent_at else None},
+        "merged_from": [{"prospect_id": m.merged_id, "reason": m.reason,  # type: ignore[attr-defined]
+                         "at": m.created_at.isoformat(), "moved": m.moved} for m in merges],
     }
 
 
@@ -139,9 +149,10 @@ def moment(value: str, name: str) -> datetime:
 
 async def get_prospect(request: web.Request) -> web.Response:
     prospect_id = fields.parse_id(request.match_info["id"], what="prospect")
-    prospect = await Prospect.get_or_none(id=prospect_id).select_related(*RELATED)
-    if prospect is None:
+    if not await Prospect.exists(id=prospect_id):
         raise NotFound(f"there is no prospect {prospect_id}")
+    # a merged-away id answers with its survivor
+    prospect = await Prospect.get(id=await current(prospect_id)).select_related(*RELATED)
     return reply(await show_prospect(prospect, request.config_dict[keys.SEALER]))
 
 

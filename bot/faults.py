@@ -12,6 +12,7 @@ from tortoise.exceptions import DBConnectionError, OperationalError
 
 from bot.errors import BadRequest
 from bot.store import LockTimeout
+from bot.wechat.client import WeChatTransportError
 
 _OUTAGES: tuple[type[BaseException], ...] = (
     OSError,  # refused, reset, unreachable, timed out (TimeoutError is an OSError)
@@ -24,6 +25,7 @@ _OUTAGES: tuple[type[BaseException], ...] = (
     redis_errors.TimeoutError,
     redis_errors.BusyLoadingError,
     LockTimeout,
+    WeChatTransportError,  # WeChat itself out of reach
 )
 
 

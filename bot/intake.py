@@ -287,15 +287,18 @@ class CompletionWriter(Batcher):
             await tx.execute_query(
                 f"WITH v(id, p, c) AS (VALUES {placeholders(len(items), 3)}) "
                 f'UPDATE "{table}" SET "processed_at" = ?, "claimed_until" = NULL, '
-                f'"prospect_id" = COALESCE(v.p, "{table}"."prospect_id"), '
+                f'"prospect_id" = COALESCE({SURVIVOR}, "{table}"."prospect_id"), '
                 f'"code_id" = COALESCE(v.c, "{table}"."code_id") '
                 f'FROM v WHERE "{table}"."id" = v.id', values)
         return [None] * len(items)
 
 
+# A prospect merged away while its signal was processed: the mark names the survivor.
+SURVIVOR = ('(SELECT COALESCE(p."merged_into_id", p."id") FROM "prospect" p '
+            'WHERE p."id" = v.p)')
 UPDATE_PG = (
     'UPDATE "{table}" SET "processed_at" = $4, "claimed_until" = NULL, '
-    '"prospect_id" = COALESCE(v.p, "{table}"."prospect_id"), '
+    '"prospect_id" = COALESCE(' + SURVIVOR + ', "{table}"."prospect_id"), '
     '"code_id" = COALESCE(v.c, "{table}"."code_id") '
     'FROM unnest($1::bigint[], $2::int[], $3::int[]) AS v(id, p, c) WHERE "{table}"."id" = v.id')
 

@@ -14,12 +14,17 @@ from cachetools import TTLCache
 from tortoise.transactions import in_transaction
 
 from bot.store import PREFIX, Store
-from models import Code, Partner, Prospect, Salesperson
+from domain.merging import load
+from models import Code, Material, Partner, Prospect, Salesperson
 
 log = logging.getLogger(__name__)
 CHINA = timezone(timedelta(hours=8))  # a sales day is a day in China
 DEFAULT_WELCOME = "您好，欢迎关注！我们的顾问会尽快与您联系，您也可以直接在这里留言。"
 DEFAULT_CONTACT_WELCOME = "您好，很高兴认识您！我是您的专属顾问，有任何问题随时联系我。"
+
+
+class _MergedMeanwhile(Exception):
+    pass
 
 
 def day_start(now: datetime | None = None) -> datetime:
@@ -35,8 +40,8 @@ class Attribution:
             maxsize=10_000, ttl=code_ttl)
 
     async def code(self, code_id: int) -> tuple[Code | None, list[str]]:
-        """The code and the tags a scan of it gives (a partner code adds the partner's), cached
-        briefly: codes are created, rarely changed."""
+        """The code and the tags a scan of it gives (a partner's or a material's code adds
+        theirs), cached briefly: codes are created, rarely changed."""
         if (hit := self._codes.get(code_id)) is not None:
             return hit
         code = await Code.get_or_none(id=code_id)
@@ -44,6 +49,9 @@ class Attribution:
         if code is not None and code.partner_id is not None:  # type: ignore[attr-defined]
             partner = await Partner.get_or_none(id=code.partner_id)  # type: ignore[attr-defined]
             tags += partner.tags if partner else []
+        if code is not None and code.material_id is not None:  # type: ignore[attr-defined]
+            material = await Material.get_or_none(id=code.material_id)  # type: ignore[attr-defined]
+            tags += material.tags if material else []
         self._codes[code_id] = (code, tags)
         return code, tags
 
@@ -52,6 +60,15 @@ class Attribution:
         """Applies a scan of code `code_id` by the prospect; returns the code. `member` is the
         WeCom userid the customer added through a team's contact way: WeCom chose them, so they
         own the prospect rather than whoever's turn it would be."""
+        for _ in range(3):  # a merge between reading the prospect and locking it: again
+            try:
+                return await self._touch(code_id, prospect_id, member)
+            except _MergedMeanwhile:
+                continue
+        return await self._touch(code_id, prospect_id, member)
+
+    async def _touch(self, code_id: int | None, prospect_id: int,
+                     member: str | None) -> Code | None:
         if code_id is None:
             return None
         code, tags = await self.code(code_id)
@@ -59,11 +76,13 @@ class Attribution:
             return None
         # Every change only adds (tags) or fills what is empty (first code, partner, owner), so
         # a prospect that already has it all needs no lock and no write: a repeated scan.
-        prospect = await Prospect.get(id=prospect_id)
+        prospect = await load(prospect_id)  # a merged-away id writes to its survivor
         if prospect.owner_id is not None and not _changes(prospect, code, tags):  # type: ignore[attr-defined]
             return code
         async with in_transaction():
-            prospect = await Prospect.select_for_update().get(id=prospect_id)
+            prospect = await Prospect.select_for_update().get(id=prospect.id)
+            if prospect.merged_into_id is not None:  # type: ignore[attr-defined]
+                raise _MergedMeanwhile
             changed = _changes(prospect, code, tags)
             owner = code.salesperson_id  # type: ignore[attr-defined]
             if prospect.owner_id is None and owner is not None:  # type: ignore[attr-defined]

@@ -1,4 +1,5 @@
-"""Finding the prospect behind an identity, creating them on first sight."""
+"""Finding the prospect behind an identity, creating them on first sight, and binding a new
+identity to a prospect — which, when someone else holds it, makes the two one person."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ from cachetools import LRUCache
 from tortoise.exceptions import IntegrityError
 
 from bot.privacy import Sealer, normalize_phone
+from domain.merging import current, merge
 from domain.resolver import IdentityResolver
-from models import Identity, IdentityKind, Prospect
+from models import Identity, IdentityKind
 
 
 class Prospects:
-    """Identity → prospect id, with a small in-process cache (an identity never changes owner
-    except through a merge, which updates the cache of the process that merged and leaves a
-    `merged_into` pointer for the others)."""
+    """Identity → prospect id, with a small in-process cache. An identity changes prospect only
+    through a merge: the process that merged forgets the merged-away prospect; another process
+    may still hand out its id for a while, which is why writes go through `merging.current`
+    and reads through `merging.family`."""
 
     def __init__(self, sealer: Sealer, cache_size: int = 50_000) -> None:
         self.sealer = sealer
@@ -36,7 +39,7 @@ class Prospects:
         identity = await Identity.get_or_none(kind=key[0], value=key[1])
         if identity is None:
             return None
-        prospect_id = await self._current(identity.prospect_id)  # type: ignore[attr-defined]
+        prospect_id = await current(identity.prospect_id)  # type: ignore[attr-defined]
         self._cache[key] = prospect_id
         return prospect_id
 
@@ -50,30 +53,30 @@ class Prospects:
         self._cache[key] = prospect_id
         return prospect_id
 
-    async def link(self, prospect_id: int, kind: IdentityKind | str, value: str) -> bool:
-        """Gives the prospect this identity unless someone has it already; True when added.
-        (An identity held by another prospect means two records are one person: merging them
-        is the identity-binding issue's work.)"""
+    async def link(self, prospect_id: int, kind: IdentityKind | str, value: str) -> int:
+        """Gives the prospect this identity; returns the prospect the person is now. When
+        another prospect holds the identity already, the two are one person: they merge."""
         key = (str(kind), self.lookup_value(kind, value))
-        if await self.find(kind, value) is not None:
-            return False
-        try:
-            await Identity.create(prospect_id=prospect_id, kind=key[0], value=key[1],
-                                  sealed=self._sealed(kind, value))
-        except IntegrityError:
-            return False
-        self._cache[key] = prospect_id
-        return True
-
-    async def _current(self, prospect_id: int) -> int:
-        """Follows merges to the prospect that absorbed this one."""
-        seen = set()
-        while prospect_id not in seen:
-            seen.add(prospect_id)
-            merged_into = await Prospect.filter(id=prospect_id).values_list(
-                "merged_into_id", flat=True)
-            if not merged_into or merged_into[0] is None:
+        prospect_id = await current(prospect_id)
+        holder = await self.find(kind, value)
+        if holder is None:
+            try:
+                await Identity.create(prospect_id=prospect_id, kind=key[0], value=key[1],
+                                      sealed=self._sealed(kind, value))
+            except IntegrityError:  # someone claimed it meanwhile
+                self._cache.pop(key, None)
+                holder = await self.find(kind, value)
+            else:
+                self._cache[key] = prospect_id
                 return prospect_id
-            prospect_id = merged_into[0]
-        return prospect_id
+        if holder is None or holder == prospect_id:
+            return prospect_id
+        survivor = await merge(prospect_id, holder, f"same {IdentityKind(kind).value}")
+        self.forget(holder if survivor == prospect_id else prospect_id, survivor)
+        return survivor
 
+    def forget(self, merged: int, survivor: int) -> None:
+        """After a merge in this process: identities cached for the merged-away prospect now
+        lead to the survivor."""
+        for key in [k for k, v in self._cache.items() if v == merged]:
+            self._cache[key] = survivor

@@ -14,18 +14,18 @@ router = Router("mp")
 @router.on("mp", "mp.login")
 async def logged_in(signal: Signal, code: CodeRef | None, prospects: Prospects,
                     attribution: Attribution) -> Outcome:
-    """The mini-program OpenID names the prospect; a UnionID ties them to their OA and WeCom
-    selves when it is already known."""
-    openid = str(signal.fields["openid"])
-    unionid = signal.fields.get("unionid")
+    """The mini-program OpenID names the prospect; a UnionID makes them one with their OA and
+    WeCom selves (merging the records when both exist)."""
+    openid, unionid = str(signal.fields["openid"]), signal.fields.get("unionid")
     known = await prospects.find(IdentityKind.MP_OPENID, openid)
-    if known is None and unionid:
+    if known is None and unionid:  # known from the OA or WeCom already: no second record
         known = await prospects.find(IdentityKind.UNIONID, str(unionid))
     if known is None:
-        known = await prospects.resolve(IdentityKind.MP_OPENID, openid)
-    await prospects.link(known, IdentityKind.MP_OPENID, openid)
+        prospect_id = await prospects.resolve(IdentityKind.MP_OPENID, openid)
+    else:
+        prospect_id = await prospects.link(known, IdentityKind.MP_OPENID, openid)
     if unionid:
-        await prospects.link(known, IdentityKind.UNIONID, str(unionid))
+        prospect_id = await prospects.link(prospect_id, IdentityKind.UNIONID, str(unionid))
     if code is not None and code.id is not None:  # a mini-program code's scene: like a scan
-        await attribution.touch(code.id, known)
-    return Outcome(prospect_id=known)
+        await attribution.touch(code.id, prospect_id)
+    return Outcome(prospect_id=prospect_id)

@@ -7,7 +7,9 @@ import logging
 from wechatpy.replies import TextReply
 
 from bot.dispatch import Router
+from bot.errors import InvalidArgument
 from bot.signals import CodeRef, Outcome, Signal
+from bot.wechat import WeChat
 from domain.attribution import Attribution, welcome_text
 from domain.identity import Prospects
 from models import Code, IdentityKind, OutboundMessage, OutboundStatus
@@ -26,12 +28,38 @@ async def _bound(signal: Signal, prospects: Prospects) -> int | None:
 
 @router.on("oa", "event.subscribe")
 async def followed(signal: Signal, code: CodeRef | None, prospects: Prospects,
-                   attribution: Attribution) -> Outcome:
-    """A follow, through a code (`qrscene_…`) or not: attributed, welcomed by a passive reply."""
+                   attribution: Attribution, wechat: WeChat) -> Outcome:
+    """A follow, through a code (`qrscene_…`) or not: attributed, welcomed by a passive reply;
+    then, after the reply, the follower's UnionID (the follow is complete once it is known)."""
     prospect_id = await _bound(signal, prospects)
     touched = await _touch(code, prospect_id, attribution)
-    return Outcome(prospect_id=prospect_id,
-                   reply=TextReply(message=signal.message, content=welcome_text(touched)))
+    outcome = Outcome(prospect_id=prospect_id,
+                      reply=TextReply(message=signal.message, content=welcome_text(touched)))
+    if prospect_id is not None and signal.actor:
+        openid = signal.actor
+
+        async def union() -> None:
+            outcome.prospect_id = await link_unionid(openid, prospect_id, prospects, wechat)
+
+        outcome.then = union
+    return outcome
+
+
+async def link_unionid(openid: str, prospect_id: int, prospects: Prospects,
+                       wechat: WeChat) -> int:
+    """The follower's UnionID from `user/info` (docs/wechat.md §3.4), which makes them one with
+    their mini-program and WeCom selves; the prospect they are now. WeChat being busy or
+    unreachable raises (the follow is retried); WeChat refusing the openid (they unfollowed
+    meanwhile, say) ends it."""
+    try:
+        info = await wechat.oa.user_info(openid)
+    except InvalidArgument as exc:
+        log.info("no UnionID for a follower: %r", exc)
+        return prospect_id
+    unionid = info.get("unionid")
+    if not isinstance(unionid, str) or not unionid:
+        return prospect_id  # the account is not bound to a WeChat open platform account
+    return await prospects.link(prospect_id, IdentityKind.UNIONID, unionid)
 
 
 @router.on("oa", "event.scan")

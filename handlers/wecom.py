@@ -13,7 +13,8 @@ from bot.signals import CodeRef, Outcome, Signal
 from bot.wechat import WeChat
 from domain.attribution import DEFAULT_CONTACT_WELCOME, Attribution, welcome_text
 from domain.identity import Prospects
-from models import Code, IdentityKind, OutboundMessage, OutboundStatus, Prospect
+from domain.merging import load
+from models import Code, IdentityKind, OutboundMessage, OutboundStatus
 
 log = logging.getLogger(__name__)
 router = Router("wecom")
@@ -48,17 +49,18 @@ async def welcome(signal: Signal, code: Code | None, wechat: WeChat) -> None:
     await message.save(update_fields=["status", "last_error", "sent_at"])
 
 
-async def enrich(signal: Signal, prospect_id: int, prospects: Prospects, wechat: WeChat) -> None:
-    """Name, company, position and UnionID from `externalcontact/get` (docs/wechat.md §5.5)."""
+async def enrich(signal: Signal, prospect_id: int, prospects: Prospects, wechat: WeChat) -> int:
+    """Name, company, position and UnionID from `externalcontact/get` (docs/wechat.md §5.5);
+    the prospect the contact is now (a known UnionID makes them one with their other selves)."""
     if signal.actor is None:
-        return
+        return prospect_id
     try:
         found = await wechat.wecom.get_external_contact(signal.actor)
     except WeChatAPIError as exc:
         log.warning("external contact details unavailable: %r", exc)
-        return
+        return prospect_id
     contact = found.get("external_contact") or {}
-    prospect = await Prospect.get(id=prospect_id)
+    prospect = await load(prospect_id)
     changed = []
     for field, value in (("name", contact.get("name")), ("title", contact.get("position")),
                          ("company", contact.get("corp_full_name") or contact.get("corp_name"))):
@@ -68,7 +70,8 @@ async def enrich(signal: Signal, prospect_id: int, prospects: Prospects, wechat:
     if changed:
         await prospect.save(update_fields=changed)
     if contact.get("unionid"):
-        await prospects.link(prospect_id, IdentityKind.UNIONID, str(contact["unionid"]))
+        return await prospects.link(prospect.id, IdentityKind.UNIONID, str(contact["unionid"]))
+    return prospect.id
 
 
 @router.on("wecom", f"{CONTACT}.add_external_contact")
@@ -81,7 +84,7 @@ async def contact_added(signal: Signal, code: CodeRef | None, prospects: Prospec
         touched = await attribution.touch(code.id, prospect_id, signal.get("UserID"))
     await welcome(signal, touched, wechat)
     if prospect_id is not None:
-        await enrich(signal, prospect_id, prospects, wechat)
+        prospect_id = await enrich(signal, prospect_id, prospects, wechat)
     return Outcome(prospect_id=prospect_id)
 
 

@@ -1,15 +1,17 @@
 """The core domain, stored with tortoise-orm. Schema changes go through aerich (see README)."""
 
 from models.codes import Code, CodeArtwork, CodeChannel, CodeKind
+from models.content import Read, Share
 from models.interactions import Interaction
 from models.opportunities import Opportunity, OutboundMessage, OutboundStatus
 from models.people import Material, MaterialKind, Partner, Salesperson
-from models.prospects import Identity, IdentityKind, Prospect
+from models.prospects import Identity, IdentityKind, Prospect, ProspectMerge
 
 MODEL_MODULES = [
     "models.people",
     "models.prospects",
     "models.codes",
+    "models.content",
     "models.interactions",
     "models.opportunities",
 ]
@@ -30,5 +32,8 @@ __all__ = [
     "OutboundStatus",
     "Partner",
     "Prospect",
+    "ProspectMerge",
+    "Read",
     "Salesperson",
+    "Share",
 ]

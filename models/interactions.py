@@ -28,3 +28,4 @@ class Interaction(Model):
     class Meta:
         table = "interaction"
         unique_together = (("source", "dedup_key"),)
+        indexes = (("prospect_id", "id"),)  # a person's timeline, newest first

@@ -16,6 +16,7 @@ class Prospect(Model):
     department = fields.CharField(max_length=64, null=True)
     industry = fields.CharField(max_length=64, null=True)
     company_size = fields.CharField(max_length=32, null=True)
+    email = fields.CharField(max_length=254, null=True)
     tags: fields.Field[list[str]] = fields.JSONField(default=list)
     owner = fields.ForeignKeyField(
         "models.Salesperson", related_name="prospects", null=True, on_delete=fields.SET_NULL
@@ -30,6 +31,7 @@ class Prospect(Model):
     profile_score = fields.IntField(default=0)
     behavior_score = fields.IntField(default=0)
     consent_version = fields.CharField(max_length=32, null=True)
+    consent_at = fields.DatetimeField(null=True)
     merged_into = fields.ForeignKeyField(
         "models.Prospect", related_name="merged", null=True, on_delete=fields.SET_NULL
     )
@@ -38,6 +40,7 @@ class Prospect(Model):
 
     class Meta:
         table = "prospect"
+        indexes = (("owner_id",), ("merged_into_id",))
 
 
 class IdentityKind(StrEnum):
@@ -62,3 +65,20 @@ class Identity(Model):
     class Meta:
         table = "identity"
         unique_together = (("kind", "value"),)
+        indexes = (("prospect_id",),)
+
+
+class ProspectMerge(Model):
+    """Two records found to be one person: `merged` was folded into `survivor` (what moved,
+    why, when). The merged-away prospect stays as a tombstone whose `merged_into` leads to the
+    survivor, so an old id still finds the person."""
+
+    id = fields.IntField(primary_key=True)
+    survivor = fields.ForeignKeyField("models.Prospect", related_name="merges")
+    merged = fields.ForeignKeyField("models.Prospect", related_name="merged_away")
+    reason = fields.CharField(max_length=64)
+    moved: fields.Field[dict] = fields.JSONField(default=dict)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "prospect_merge"

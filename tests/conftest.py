@@ -104,7 +104,8 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         yield str(path)
 
 
-TABLES = ("code_artwork", "outbound_message", "opportunity", "interaction", "identity",
+TABLES = ("read", "share", "prospect_merge", "code_artwork", "outbound_message", "opportunity",
+          "interaction", "identity",
           "prospect", "code", "material", "partner", "salesperson")
 
 

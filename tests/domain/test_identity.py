@@ -53,15 +53,17 @@ async def test_phones_are_a_keyed_digest_and_sealed(db, prospects, sealer):
     assert await other_key.find(IdentityKind.PHONE, PHONE) is None  # the digest is keyed
 
 
-async def test_link_adds_an_identity_unless_someone_has_it(db, prospects):
+async def test_link_adds_an_identity_and_merges_whoever_holds_it(db, prospects):
     first = await prospects.resolve(IdentityKind.OA_OPENID, "o1")
     second = await prospects.resolve(IdentityKind.OA_OPENID, "o2")
-    assert await prospects.link(first, IdentityKind.UNIONID, "u1") is True
-    assert await prospects.link(first, IdentityKind.UNIONID, "u1") is False
-    assert await prospects.link(second, IdentityKind.UNIONID, "u1") is False
+    assert await prospects.link(first, IdentityKind.UNIONID, "u1") == first
+    assert await prospects.link(first, IdentityKind.UNIONID, "u1") == first  # again: nothing
+    # the second record turns out to be the same person: one prospect, the first seen
+    assert await prospects.link(second, IdentityKind.UNIONID, "u1") == first
+    assert await prospects.find(IdentityKind.OA_OPENID, "o2") == first
     assert await prospects.find(IdentityKind.UNIONID, "u1") == first
-    assert await prospects.link(first, IdentityKind.PHONE, PHONE) is True
-    assert (await Identity.get(kind=IdentityKind.PHONE)).sealed
+    assert await prospects.link(second, IdentityKind.PHONE, PHONE) == first  # via the tombstone
+    assert (await Identity.get(kind=IdentityKind.PHONE)).prospect_id == first  # type: ignore[attr-defined]
 
 
 async def test_find_follows_merges(db, sealer):

@@ -98,8 +98,10 @@ async def test_a_scan_is_attributed_tagged_owned_and_welcomed(client, wechat, ki
     assert issued.salesperson_id == data.get("salesperson_id")
     assert issued.partner_id == data.get("partner_id")
     assert issued.material_id == data.get("material_id")
-    # the code's tags (a partner code's also carries the partner's), first touch, owner, partner
-    expected_tags = data["tags"] + (["渠道:上海", "经销"] if kind == "partner" else [])
+    # the code's tags (a partner's or a material's code also carries theirs), first touch,
+    # owner, partner
+    expected_tags = data["tags"] + {"partner": ["渠道:上海", "经销"],
+                                    "material": ["白皮书"]}.get(kind, [])
     owner = {"booth": ids["wang"], "material": ids["wang"], "salesperson": ids["li"],
              "partner": ids["wang"]}[kind]  # booth: the team's first turn is wang's
     shown = await (await client.get(f"/admin/prospects/{prospect.id}", headers=AUTH)).json()
