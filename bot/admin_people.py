@@ -15,10 +15,12 @@ from bot import fields, keys
 from bot.api import read_json, reply
 from bot.errors import Conflict, NotFound
 from bot.paging import page
+from domain import content
 from domain.ownership import handover
 from models import Material, MaterialKind, Partner, Salesperson
 
 MAX_DAILY_CAP = 10_000
+MATERIAL_PAGE = "pages/material/index"  # the mini-program page that shows a material
 
 SALESPERSON: dict[str, fields.Reader] = {
     "name": partial(fields.text, limit=64, required=True),
@@ -172,6 +174,28 @@ async def list_materials(request: web.Request) -> web.Response:
                             partial(_shown, show=show_material)))
 
 
+async def create_share(request: web.Request) -> web.Response:
+    """A salesperson's share of a material: what their card sends (the same one each time)."""
+    data = await read_json(request)
+    fields.only(data, ("material_id", "salesperson_id"))
+    ids = {name: fields.integer(data, name) for name in ("material_id", "salesperson_id")}
+    for name, value in ids.items():
+        if value is None:
+            raise fields.invalid(name, "is required", "missing_field")
+    material = await Material.get_or_none(id=ids["material_id"])
+    if material is None:
+        raise NotFound(f"there is no material {ids['material_id']}", code="unknown_material")
+    person = await Salesperson.get_or_none(id=ids["salesperson_id"])
+    if person is None:
+        raise NotFound(f"there is no salesperson {ids['salesperson_id']}",
+                       code="unknown_salesperson")
+    share = await content.salesperson_share(material, person)
+    token = request.config_dict[keys.SHARES].issue(share.id)
+    return reply({"share": token, "page": f"{MATERIAL_PAGE}?id={material.id}&share={token}",
+                  "material": show_material(material), "salesperson": show_salesperson(person)},
+                 status=201)
+
+
 def setup_people_routes(admin: web.Application) -> None:
     admin.router.add_post("/salespeople", create_salesperson)
     admin.router.add_get("/salespeople", list_salespeople)
@@ -183,3 +207,4 @@ def setup_people_routes(admin: web.Application) -> None:
     admin.router.add_post("/materials", create_material)
     admin.router.add_get("/materials", list_materials)
     admin.router.add_patch("/materials/{id}", edit_material)
+    admin.router.add_post("/shares", create_share)

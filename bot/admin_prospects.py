@@ -14,10 +14,11 @@ from tortoise.expressions import Q
 from bot import fields, keys
 from bot.api import reply
 from bot.errors import BadRequest, NotFound
-from bot.paging import page
+from bot.paging import limit_of, page
 from bot.privacy import Sealer, ascii_digits, mask_phone, normalize_phone
 from domain.attribution import CHINA
 from domain.merging import current, family
+from domain.timeline import timeline
 from models import (
     Identity,
     IdentityKind,
@@ -183,7 +184,22 @@ async def list_opportunities(request: web.Request) -> web.Response:
     return reply(found)
 
 
+async def get_timeline(request: web.Request) -> web.Response:
+    """Everything the person did across their identities, newest first:
+    `{"items": [{"at", "kind", "text", …}], "next": <before> | null}`."""
+    fields.only(request.query, ("limit", "before"))
+    prospect_id = fields.parse_id(request.match_info["id"], what="prospect")
+    if not await Prospect.exists(id=prospect_id):
+        raise NotFound(f"there is no prospect {prospect_id}")
+    before = request.query.get("before")
+    items, after = await timeline(prospect_id, limit_of(request.query),
+                                  fields.parse_id(before, "before", "interaction")
+                                  if before is not None else None)
+    return reply({"items": items, "next": after})
+
+
 def setup_prospect_routes(admin: web.Application) -> None:
     admin.router.add_get("/prospects", list_prospects)
     admin.router.add_get("/prospects/{id}", get_prospect)
+    admin.router.add_get("/prospects/{id}/timeline", get_timeline)
     admin.router.add_get("/opportunities", list_opportunities)

@@ -24,6 +24,7 @@ from bot.store import create_store
 from bot.wechat import WeChat
 from bot.worker import Worker
 from domain.attribution import Attribution
+from domain.content import ShareTokens
 from domain.identity import Prospects
 from domain.scenes import Scenes
 from handlers import ROUTERS
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *, worker: bool = True, auto_migrate: bool | 
     app[keys.CALLBACKS] = callbacks.Callbacks(settings)
     app[keys.SEALER] = Sealer(settings.require("secret_key"))
     app[keys.PROSPECTS] = Prospects(app[keys.SEALER])
+    app[keys.SHARES] = ShareTokens(settings.require("secret_key"))
     migrate_first = settings.is_sqlite if auto_migrate is None else auto_migrate
 
     async def database(app: web.Application) -> AsyncIterator[None]:
@@ -110,7 +112,8 @@ def create_app(settings: Settings, *, worker: bool = True, auto_migrate: bool | 
                 "attribution": app[keys.ATTRIBUTION]}
         app[keys.DISPATCHER] = Dispatcher(ROUTERS, deps, Scenes().code, app[keys.COMPLETIONS])
         app[keys.INGEST] = Ingest(app[keys.INTERACTIONS], app[keys.DISPATCHER])
-        app[keys.WORKER] = Worker(app[keys.DISPATCHER], settings.recovery_after)
+        app[keys.WORKER] = Worker(app[keys.DISPATCHER], settings.recovery_after,
+                                  ingest=app[keys.INGEST])
         if worker:
             app[keys.WORKER].start()
         yield

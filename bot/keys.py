@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from bot.wechat import WeChat
     from bot.worker import Worker
     from domain.attribution import Attribution
+    from domain.content import ShareTokens
     from domain.identity import Prospects
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -35,3 +36,4 @@ WORKER: web.AppKey[Worker] = web.AppKey("worker")
 ATTRIBUTION: web.AppKey[Attribution] = web.AppKey("attribution")
 CURSORS: web.AppKey[Cursors] = web.AppKey("cursors")  # the admin lists' paging
 INGEST: web.AppKey[Ingest] = web.AppKey("ingest")  # the one way in for every signal
+SHARES: web.AppKey[ShareTokens] = web.AppKey("shares")  # share tokens: signed, opaque

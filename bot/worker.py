@@ -1,4 +1,5 @@
-"""Background work: picking up stored pushes nobody finished (a crash, a failing handler).
+"""Background work: picking up stored signals nobody finished (a crash, a failing handler), and
+closing reads nobody has heard from.
 
 Several workers may run against one database: an interaction is claimed with a conditional
 UPDATE before it is processed, and a claim that is not completed expires and backs off.
@@ -14,7 +15,9 @@ from tortoise.expressions import F, Q
 
 from bot.dispatch import Dispatcher
 from bot.faults import OutageLog, is_outage
+from bot.ingest import Ingest
 from bot.signals import Signal
+from domain import content
 from models import Interaction
 
 log = logging.getLogger(__name__)
@@ -24,8 +27,9 @@ LEASE = 60.0  # seconds a claim lasts; doubles with each attempt
 
 class Worker:
     def __init__(self, dispatcher: Dispatcher, recovery_after: float = 30.0,
-                 interval: float = 5.0) -> None:
+                 interval: float = 5.0, ingest: Ingest | None = None) -> None:
         self.dispatcher = dispatcher
+        self.ingest = ingest
         self.recovery_after = recovery_after
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
@@ -44,6 +48,7 @@ class Worker:
         while True:
             try:
                 await self.recover()
+                await self.close_reads()
             except Exception as exc:
                 if is_outage(exc):  # one line when the database goes away, one when it is back
                     self.outage.failed(exc)
@@ -85,3 +90,15 @@ class Worker:
                 log.exception("interaction %s failed again (attempt %d)", interaction_id,
                               attempts + 1)
         return claimed
+
+    async def close_reads(self) -> int:
+        """Closes reads nobody has heard from for a while, at their last heartbeat; each becomes
+        its `mp.read` signal like a read closed by the reader. Returns how many."""
+        if self.ingest is None:
+            return 0
+        closed = 0
+        for read in await content.stale_reads():
+            if await content.save_progress(read, read.seen_at, closing=True):
+                await self.ingest.receive(await content.finished(read))
+                closed += 1
+        return closed

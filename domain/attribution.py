@@ -170,3 +170,15 @@ def _changes(prospect: Prospect, code: Code, tags: list[str]) -> list[str]:
 
 def welcome_text(code: Code | None, default: str = DEFAULT_WELCOME) -> str:
     return code.welcome_text if code is not None and code.welcome_text else default
+
+
+async def add_tags(prospect_id: int, tags: list[str]) -> int:
+    """Gives the prospect (its survivor) `tags` it lacks; its id."""
+    prospect = await load(prospect_id)
+    if all(tag in prospect.tags for tag in tags):
+        return prospect.id
+    async with in_transaction():
+        prospect = await Prospect.select_for_update().get(id=prospect.id)
+        prospect.tags = list(dict.fromkeys([*prospect.tags, *tags]))
+        await prospect.save(update_fields=["tags"])
+    return prospect.id

@@ -1,14 +1,22 @@
-"""Reactions to mini-program signals (login first; phone, profile and reads follow)."""
+"""Reactions to mini-program signals: login, phone, profile and consent, reads and forwards."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from typing import Any
+
 from bot.dispatch import Router
+from bot.privacy import Sealer
 from bot.signals import CodeRef, Outcome, Signal
-from domain.attribution import Attribution
+from domain.attribution import Attribution, add_tags
 from domain.identity import Prospects
-from models import IdentityKind
+from domain.merging import family, load
+from models import Identity, IdentityKind, Interaction, Material, Prospect
 
 router = Router("mp")
+PROFILE_FIELDS = ("name", "company", "title", "department", "industry", "company_size",
+                  "email")
 
 
 @router.on("mp", "mp.login")
@@ -29,3 +37,63 @@ async def logged_in(signal: Signal, code: CodeRef | None, prospects: Prospects,
     if code is not None and code.id is not None:  # a mini-program code's scene: like a scan
         await attribution.touch(code.id, prospect_id)
     return Outcome(prospect_id=prospect_id)
+
+
+@router.on("mp", "mp.phone")
+async def bound_phone(signal: Signal, prospects: Prospects, sealer: Sealer) -> Outcome:
+    """A phone is an identity: the same phone on two records makes them one person."""
+    phone = sealer.unseal(str(signal.fields.get("sealed") or ""))
+    prospect_id = int(signal.fields["prospect_id"])
+    if phone is None:  # erased since (consent withdrawn): nothing to bind
+        return Outcome(prospect_id=prospect_id)
+    return Outcome(prospect_id=await prospects.link(prospect_id, IdentityKind.PHONE, phone))
+
+
+@router.on("mp", "mp.profile")
+async def profiled(signal: Signal, sealer: Sealer) -> Outcome:
+    """The fields given, and the consent with its version and time."""
+    prospect = await load(int(signal.fields["prospect_id"]))
+    values: dict[str, Any] = {name: signal.fields[name] for name in PROFILE_FIELDS
+                              if signal.fields.get(name) is not None}
+    personal = sealer.unseal(str(signal.fields.get("sealed") or ""))
+    if personal:
+        values.update(json.loads(personal))
+    values["consent_version"] = signal.fields.get("consent_version")
+    values["consent_at"] = datetime.fromisoformat(str(signal.fields["at"]))
+    await Prospect.filter(id=prospect.id).update(**values)
+    return Outcome(prospect_id=prospect.id)
+
+
+@router.on("mp", "mp.consent_withdrawn")
+async def consent_withdrawn(signal: Signal) -> Outcome:
+    """Erases the person's personal fields and phones, and what signals kept of them (sealed);
+    the interactions stay, anonymous."""
+    prospect = await load(int(signal.fields["prospect_id"]))
+    everyone = await family(prospect.id)
+    await Prospect.filter(id__in=everyone).update(
+        **dict.fromkeys(PROFILE_FIELDS), consent_version=None, consent_at=None)
+    await Identity.filter(prospect_id__in=everyone, kind=IdentityKind.PHONE).delete()
+    for row in await Interaction.filter(prospect_id__in=everyone,
+                                        kind__in=("mp.phone", "mp.profile")):
+        kept = {k: v for k, v in row.payload.items()
+                if k not in ("sealed", "phone", *PROFILE_FIELDS)}
+        await Interaction.filter(id=row.id).update(payload={**kept, "erased": True})
+    return Outcome(prospect_id=prospect.id)
+
+
+@router.on("mp", "mp.read")
+async def read(signal: Signal) -> Outcome:
+    """A finished read: the reader gets the material's tags (as a scan of its code gives)."""
+    material = await Material.get_or_none(id=int(signal.fields["material_id"]))
+    prospect_id = int(signal.fields["prospect_id"])
+    if material is not None and material.tags:
+        prospect_id = await add_tags(prospect_id, material.tags)
+    return Outcome(prospect_id=(await load(prospect_id)).id)
+
+
+@router.on("mp", "mp.forward")
+async def forwarded(signal: Signal) -> Outcome:
+    """A reader's share opened by someone else: the sharer passed it on."""
+    return Outcome(prospect_id=(await load(int(signal.fields["prospect_id"]))).id)
+
+

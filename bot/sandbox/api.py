@@ -171,6 +171,7 @@ def jscode2session(c: Ctx) -> Reply:
         issued.used = False
         raise
     reply = {"openid": openid, "session_key": base64.b64encode(secrets.token_bytes(16)).decode()}
+    s.session_keys[openid] = reply["session_key"]
     if s.mini_users.get(openid):
         reply["unionid"] = str(s.mini_users[openid])
     return reply

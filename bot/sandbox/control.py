@@ -5,11 +5,15 @@ Every route answers JSON; bad input is a 400 `{"error": "..."}`.
 
 from __future__ import annotations
 
+import base64
 import json
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from bot.errors import ScrmError
 from bot.sandbox import events
@@ -70,6 +74,25 @@ async def login_code(request: web.Request, s: Sandbox, body: dict[str, Any]) -> 
 async def phone_code(request: web.Request, s: Sandbox, body: dict[str, Any]) -> Any:
     return {"code": s.issue_phone_code(arg(body, "phone", required=True),
                                        arg(body, "country_code", default="86"))}
+
+
+async def encrypted_phone(request: web.Request, s: Sandbox, body: dict[str, Any]) -> Any:
+    """What the legacy getPhoneNumber gave the mini-program: the phone encrypted with the
+    openid's session_key (AES-128-CBC, watermarked with the appid; docs/wechat.md §4.3)."""
+    openid = arg(body, "openid", required=True)
+    key = s.session_keys.get(openid)
+    if key is None:
+        raise ValueError(f"no session_key for {openid}: log in first")
+    phone = arg(body, "phone", required=True)
+    plain = json.dumps({"phoneNumber": phone, "purePhoneNumber": phone, "countryCode": "86",
+                        "watermark": {"appid": arg(body, "appid") or s.settings.mp_appid,
+                                      "timestamp": int(s.clock())}}).encode()
+    iv = secrets.token_bytes(16)
+    padder = padding.PKCS7(128).padder()
+    encryptor = Cipher(algorithms.AES(base64.b64decode(key)), modes.CBC(iv)).encryptor()
+    data = encryptor.update(padder.update(plain) + padder.finalize()) + encryptor.finalize()
+    return {"encrypted_data": base64.b64encode(data).decode(),
+            "iv": base64.b64encode(iv).decode()}
 
 
 async def follower(request: web.Request, s: Sandbox, body: dict[str, Any]) -> Any:
@@ -154,6 +177,9 @@ ROUTES: list[tuple[str, str, Handler, str]] = [
      "a wx.login code for /mp/login: {openid?, unionid?} -> {code, openid}"),
     ("POST", "phone_code", phone_code,
      "a phone-button code for getuserphonenumber: {phone, country_code?} -> {code}"),
+    ("POST", "encrypted_phone", encrypted_phone,
+     "a legacy getPhoneNumber result for a logged-in openid: {openid, phone, appid?} -> "
+     "{encrypted_data, iv}"),
     ("POST", "follower", follower, "an OA follower user/info knows: {openid?, unionid?}"),
     ("POST", "external_contact", external_contact,
      "a WeCom external contact: {external_userid?, name?, corp_name?, position?, unionid?}"),

@@ -62,6 +62,7 @@ class Sandbox:
     tokens: dict[str, Token] = field(default_factory=dict)
     followers: dict[str, Follower] = field(default_factory=dict)
     mini_users: dict[str, str | None] = field(default_factory=dict)  # openid -> unionid
+    session_keys: dict[str, str] = field(default_factory=dict)  # openid -> its last session_key
     login_codes: dict[str, IssuedCode] = field(default_factory=dict)
     phone_codes: dict[str, IssuedCode] = field(default_factory=dict)
     welcome_codes: dict[str, IssuedCode] = field(default_factory=dict)
