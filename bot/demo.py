@@ -12,6 +12,7 @@ import secrets
 import socket
 import tempfile
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from bot.app import create_app
 from bot.logs import AccessLogger
 from bot.sandbox import Sandbox, create_sandbox_app, events
 from bot.settings import Secret, Settings
+from domain.attribution import CHINA
 from models import Interaction
 
 DEMO = dict(
@@ -33,7 +35,8 @@ DEMO = dict(
     wecom_aes_key=Secret("WecomDemoWecomDemoWecomDemoWecomDemoWecom12"),
     wecom_secret=Secret("demo-wecom-secret"), wecom_agent_id=1000002,
 )
-VISITOR = "oDemoVisitor000000000000Booth"
+VISITOR = "oDemoVisitor00000000000Booth"
+UNIONID = "oDemoUnionid00000000000Booth"
 EXTERNAL = "wmDemoExternalContact0000000001"
 
 
@@ -85,6 +88,19 @@ async def run_demo(database: str | None = None) -> int:
     return 0
 
 
+async def settled(http: aiohttp.ClientSession, base: str, admin: dict[str, str],
+                  identity: str, kind: str, tries: int = 50) -> dict[str, Any]:
+    """The prospect of `identity` once it has an identity of `kind` (work after the reply)."""
+    for _ in range(tries):
+        async with http.get(f"{base}/admin/prospects", headers=admin,
+                            params={"identity": identity}) as r:
+            found = await r.json()
+        if found and any(i["kind"] == kind for i in found[0]["identities"]):
+            return dict(found[0])
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{identity} never got a {kind}")
+
+
 async def tour(http: aiohttp.ClientSession, sandbox: Sandbox, base: str,
                admin: dict[str, str], folder: Path) -> None:
     step(1, "Marketing registers the booth team and issues the booth's code")
@@ -108,6 +124,7 @@ async def tour(http: aiohttp.ClientSession, sandbox: Sandbox, base: str,
 
     step(2, "A visitor scans the booth code and follows the Official Account; WeChat retries "
             "the push twice more (safe mode, signed and encrypted)")
+    sandbox.add_follower(VISITOR, UNIONID, subscribed=False)  # their UnionID, as WeChat knows it
     delivery = await sandbox.push_oa(f"{base}/wechat/oa",
                                      events.subscribe(VISITOR, scene=booth["scene"]),
                                      mode="safe", duplicates=2)
@@ -119,15 +136,58 @@ async def tour(http: aiohttp.ClientSession, sandbox: Sandbox, base: str,
         show("the visitor reads", content)
     stored = await Interaction.filter(actor=VISITOR).count()
     show("interactions stored for the visitor", f"{stored} (three deliveries, one push)")
+    follower = await settled(http, base, admin, f"oa_openid:{VISITOR}", "unionid")
+    show("the follower's UnionID, fetched from user/info after the reply",
+         f"prospect {follower['id']}")
 
-    step(3, "The visitor opens the mini-program from the booth and logs in")
-    code = sandbox.issue_login_code(openid="oDemoVisitorMiniProgram000001")
+    step(3, "The visitor opens the mini-program from the booth and logs in (same UnionID): "
+            "the same prospect")
+    code = sandbox.issue_login_code("oDemoVisitorMiniProgram00001", UNIONID)
     async with http.post(f"{base}/mp/login", json={"code": code, "scene": booth["scene"]}) as r:
         login = await r.json()
         show(f"POST /mp/login → {r.status}", {"prospect_id": login.get("prospect_id"),
                                                 "token": "(a signed session token)"})
+    me = {"Authorization": f"Bearer {login['token']}"}
 
-    step(4, "Another visitor adds a salesperson on WeCom through a 「联系我」 code")
+    step(4, "They agree to the privacy terms, fill the profile and bind their phone")
+    async with http.post(f"{base}/mp/profile", headers=me, json={
+            "consent_version": "2026-01", "name": "张伟", "company": "华东精密制造",
+            "title": "市场总监", "department": "市场部", "industry": "制造业",
+            "company_size": "500-999", "email": "zhangwei@example.com"}) as r:
+        profile = await r.json()
+        show(f"POST /mp/profile → {r.status}", {k: profile[k] for k in (
+            "name", "company", "title", "company_size", "consent_version")})
+    async with http.post(f"{base}/mp/phone", headers=me,
+                         json={"code": sandbox.issue_phone_code("13800138000")}) as r:
+        show(f"POST /mp/phone → {r.status}", await r.json())
+
+    step(5, "Salesperson 王芳 shares the whitepaper from her card; the visitor reads it to the end")
+    async with http.post(f"{base}/admin/materials", headers=admin, json={
+            "title": "2026 制造业数字化白皮书", "kind": "whitepaper",
+            "url": "https://example.com/whitepaper-2026.pdf", "tags": ["白皮书:数字化"]}) as r:
+        paper = await r.json()
+    async with http.post(f"{base}/admin/shares", headers=admin, json={
+            "material_id": paper["id"], "salesperson_id": team[0]["id"]}) as r:
+        share = await r.json()
+        show(f"POST /admin/shares → {r.status}", {"page": share["page"][:48] + "…"})
+    async with http.get(f"{base}/mp/materials/{paper['id']}", headers=me,
+                        params={"share": share["share"]}) as r:
+        seen = await r.json()
+        show(f"GET /mp/materials/{paper['id']} → {r.status}",
+             {"title": seen["title"], "shared_by": seen["shared_by"], "card": seen["card"]})
+    async with http.post(f"{base}/mp/reads", headers=me, json={
+            "material_id": paper["id"], "action": "open", "share": share["share"]}) as r:
+        read_id = (await r.json())["read_id"]
+    for progress in (0.4, 0.8):
+        await asyncio.sleep(1)  # the mini-program beats while the page is read
+        await http.post(f"{base}/mp/reads", headers=me, json={
+            "action": "heartbeat", "read_id": read_id, "progress": progress})
+    await asyncio.sleep(1)
+    async with http.post(f"{base}/mp/reads", headers=me, json={
+            "action": "close", "read_id": read_id, "progress": 1.0}) as r:
+        show(f"POST /mp/reads (open, heartbeat ×2, close) → {r.status}", await r.json())
+
+    step(6, "Another visitor adds a salesperson on WeCom through a 「联系我」 code")
     async with http.post(f"{base}/admin/codes", headers=admin, json={
             "kind": "salesperson", "channel": "wecom", "salesperson_id": team[0]["id"]}) as r:
         card = await r.json()
@@ -142,7 +202,7 @@ async def tour(http: aiohttp.ClientSession, sandbox: Sandbox, base: str,
     for sent in sandbox.welcome_messages:
         show("welcome sent on WeCom", sent.get("text", {}).get("content", sent))
 
-    step(5, "Marketing looks the visitors up, and counts what the codes brought")
+    step(7, "Marketing looks the visitors up, and counts what the codes brought")
     for identity in (f"oa_openid:{VISITOR}", f"external_userid:{EXTERNAL}"):
         async with http.get(f"{base}/admin/prospects", headers=admin,
                             params={"identity": identity}) as r:
@@ -152,3 +212,12 @@ async def tour(http: aiohttp.ClientSession, sandbox: Sandbox, base: str,
                                             "interactions")})
     async with http.get(f"{base}/admin/stats", headers=admin, params={"by": "campaign"}) as r:
         show(f"GET /admin/stats?by=campaign → {r.status}", await r.json())
+
+    step(8, "The visitor's timeline, as their salesperson sees it: one person, every identity")
+    visitor = await settled(http, base, admin, f"oa_openid:{VISITOR}", "phone")
+    show("identities", ", ".join(f"{i['kind']}" for i in visitor["identities"]))
+    async with http.get(f"{base}/admin/prospects/{visitor['id']}/timeline",
+                        headers=admin) as r:
+        for item in (await r.json())["items"]:
+            at = datetime.fromisoformat(item["at"]).astimezone(CHINA)
+            print(f"      {at:%m-%d %H:%M:%S}  {item['text']}")
