@@ -85,9 +85,9 @@ async def list_codes(request: web.Request) -> web.Response:
     if "channel" in params:
         query = query.filter(channel=fields.choice(params, "channel", CodeChannel))
     if "campaign" in params:
-        query = query.filter(campaign=fields.check_text(params["campaign"], "campaign", 128))
+        query = query.filter(campaign=fields.param(params, "campaign", 128))
     if "batch" in params:
-        query = query.filter(batch=fields.check_text(params["batch"], "batch", 32))
+        query = query.filter(batch=fields.param(params, "batch", 32))
     return reply(await page(query, params, request.config_dict[keys.CURSORS], _shown))
 
 

@@ -104,7 +104,7 @@ async def list_salespeople(request: web.Request) -> web.Response:
     fields.only(request.query, ("team", "active", "limit", "cursor"))
     query = Salesperson.all()
     if "team" in request.query:
-        query = query.filter(team=fields.check_text(request.query["team"], "team", 64))
+        query = query.filter(team=fields.param(request.query, "team", 64))
     if "active" in request.query:
         query = query.filter(active=fields.flag(request.query["active"], "active"))
     return reply(await page(query, request.query, request.config_dict[keys.CURSORS],

@@ -117,17 +117,16 @@ async def list_prospects(request: web.Request) -> web.Response:
     if "unassigned" in params:
         query = query.filter(owner_id__isnull=fields.flag(params["unassigned"], "unassigned"))
     if "campaign" in params:
-        query = query.filter(first_code__campaign=fields.check_text(params["campaign"],
-                                                                    "campaign", 128))
+        query = query.filter(first_code__campaign=fields.param(params, "campaign",
+                                                                128))
     if "tag" in params:
-        query = query.filter(tags__contains=[fields.check_text(params["tag"], "tag",
-                                                               fields.TAG_LIMIT)])
+        query = query.filter(tags__contains=[fields.param(params, "tag", fields.TAG_LIMIT)])
     if "created_after" in params:
         query = query.filter(created_at__gte=moment(params["created_after"], "created_after"))
     if "created_before" in params:
         query = query.filter(created_at__lt=moment(params["created_before"], "created_before"))
-    if params.get("q"):
-        text = fields.check_text(params["q"], "q", 64)
+    if "q" in params:
+        text = fields.param(params, "q", 64)
         query = query.filter(Q(name__icontains=text) | Q(company__icontains=text))
     return reply(await page(query, params, request.config_dict[keys.CURSORS],
                             _summaries))
@@ -164,7 +163,7 @@ async def list_opportunities(request: web.Request) -> web.Response:
         query = query.filter(salesperson_id=fields.parse_id(request.query["salesperson_id"],
                                                             "salesperson_id", "salesperson"))
     if "status" in request.query:
-        query = query.filter(status=fields.check_text(request.query["status"], "status", 16))
+        query = query.filter(status=fields.param(request.query, "status", 16))
     opportunities = await query.limit(500)
     first_message: dict[int, OutboundMessage] = {}
     for message in await OutboundMessage.filter(
@@ -193,7 +192,8 @@ async def get_timeline(request: web.Request) -> web.Response:
         raise NotFound(f"there is no prospect {prospect_id}")
     before = request.query.get("before")
     items, after = await timeline(prospect_id, limit_of(request.query),
-                                  fields.parse_id(before, "before", "interaction")
+                                  fields.parse_id(before, "before", "interaction",
+                                                  maximum=2**63 - 1)
                                   if before is not None else None)
     return reply({"items": items, "next": after})
 

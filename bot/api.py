@@ -84,7 +84,10 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if exc.status < 400:
             raise
         code = (exc.reason or "error").lower().replace(" ", "_").replace("-", "_")
-        return _error(request, exc.status, code, exc.reason or "error")
+        response = _error(request, exc.status, code, exc.reason or "error")
+        if "Allow" in exc.headers:  # a 405 says which methods the path takes
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except Exception as exc:
         if is_outage(exc):
             log.warning("%s %s: a service is unavailable (%s: %s)", request.method,

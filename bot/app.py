@@ -10,7 +10,7 @@ from dataclasses import fields
 import aiohttp
 from aiohttp import web
 
-from bot import callbacks, keys, logs
+from bot import callbacks, keys, logs, openapi
 from bot.api import SERVER_OPTIONS, errors, reply
 from bot.db import close_db, init_db, migrate, ping
 from bot.dispatch import Dispatcher
@@ -129,6 +129,7 @@ def create_app(settings: Settings, *, worker: bool = True, auto_migrate: bool | 
         from miniprogram_api import create_mp_app
 
         app.router.add_get("/healthz", healthz)
+        app.router.add_get("/openapi.json", openapi.serve)
         callbacks.setup_routes(app)
         app.add_subapp("/admin", admin.create_admin_app(app))
         app.add_subapp("/mp", create_mp_app(app))

@@ -77,6 +77,8 @@ def integer(data: Mapping[str, Any], name: str, default: int | None = None, *, l
     value = data.get(name, default)
     if value is None:
         return None
+    if isinstance(value, float) and value.is_integer():  # 19.0 is an integer to JSON Schema
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise invalid(name, f"must be an integer from {low} to {high}")
     return value
@@ -86,6 +88,14 @@ def boolean(data: Mapping[str, Any], name: str, default: bool = False) -> bool:
     value = data.get(name, default)
     if not isinstance(value, bool):
         raise invalid(name, "must be true or false")
+    return value
+
+
+def param(query: Mapping[str, str], name: str, limit: int) -> str:
+    """A query string's text filter: not empty, at most `limit` characters."""
+    value = check_text(query[name], name, limit)
+    if not value:
+        raise invalid(name, "must not be empty")
     return value
 
 
@@ -134,14 +144,14 @@ def url(data: Mapping[str, Any], name: str, *, limit: int = 1024) -> str | None:
     return value
 
 
-def parse_id(raw: str, name: str = "id", what: str = "row") -> int:
+def parse_id(raw: str, name: str = "id", what: str = "row", maximum: int = MAX_ID) -> int:
     """An id from a path or query string: ASCII digits (`str.isdigit` would take '²' and
     Arabic-Indic digits, and int() refuses past 4,300 digits). A positive number past the
     columns' range names nothing: 404."""
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 20 or int(raw) == 0:
         raise invalid(name, "must be a positive integer")
     value = int(raw)
-    if value > MAX_ID:
+    if value > maximum:
         raise NotFound(f"there is no {what} {value}")
     return value
 

@@ -32,10 +32,13 @@ class Prospects:
     def _sealed(self, kind: IdentityKind | str, value: str) -> str | None:
         return self.sealer.seal(normalize_phone(value)) if kind == IdentityKind.PHONE else None
 
-    async def find(self, kind: IdentityKind | str, value: str) -> int | None:
+    async def find(self, kind: IdentityKind | str, value: str, *,
+                   cached: bool = True) -> int | None:
+        """The prospect holding an identity. A phone is always looked up afresh (a person may
+        withdraw consent and have it erased, in any process); `cached=False` for the rest."""
         key = (str(kind), self.lookup_value(kind, value))
-        if (cached := self._cache.get(key)) is not None:
-            return cached
+        if cached and key[0] != IdentityKind.PHONE and (hit := self._cache.get(key)) is not None:
+            return hit
         identity = await Identity.get_or_none(kind=key[0], value=key[1])
         if identity is None:
             return None
@@ -58,14 +61,13 @@ class Prospects:
         another prospect holds the identity already, the two are one person: they merge."""
         key = (str(kind), self.lookup_value(kind, value))
         prospect_id = await current(prospect_id)
-        holder = await self.find(kind, value)
+        holder = await self.find(kind, value, cached=False)  # a merge must be sure
         if holder is None:
             try:
                 await Identity.create(prospect_id=prospect_id, kind=key[0], value=key[1],
                                       sealed=self._sealed(kind, value))
             except IntegrityError:  # someone claimed it meanwhile
-                self._cache.pop(key, None)
-                holder = await self.find(kind, value)
+                holder = await self.find(kind, value, cached=False)
             else:
                 self._cache[key] = prospect_id
                 return prospect_id
@@ -74,6 +76,11 @@ class Prospects:
         survivor = await merge(prospect_id, holder, f"same {IdentityKind(kind).value}")
         self.forget(holder if survivor == prospect_id else prospect_id, survivor)
         return survivor
+
+    def erased(self, kind: IdentityKind | str, stored_values: list[str]) -> None:
+        """Identities deleted (a phone erased with the consent): this process forgets them."""
+        for value in stored_values:
+            self._cache.pop((str(kind), value), None)
 
     def forget(self, merged: int, survivor: int) -> None:
         """After a merge in this process: identities cached for the merged-away prospect now

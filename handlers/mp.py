@@ -6,6 +6,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from tortoise.expressions import Q
+
 from bot.dispatch import Router
 from bot.privacy import Sealer
 from bot.signals import CodeRef, Outcome, Signal
@@ -43,10 +45,10 @@ async def logged_in(signal: Signal, code: CodeRef | None, prospects: Prospects,
 async def bound_phone(signal: Signal, prospects: Prospects, sealer: Sealer) -> Outcome:
     """A phone is an identity: the same phone on two records makes them one person."""
     phone = sealer.unseal(str(signal.fields.get("sealed") or ""))
-    prospect_id = int(signal.fields["prospect_id"])
-    if phone is None:  # erased since (consent withdrawn): nothing to bind
-        return Outcome(prospect_id=prospect_id)
-    return Outcome(prospect_id=await prospects.link(prospect_id, IdentityKind.PHONE, phone))
+    prospect = await load(int(signal.fields["prospect_id"]))
+    if phone is None or prospect.consent_version is None:  # erased since: nothing to bind
+        return Outcome(prospect_id=prospect.id)
+    return Outcome(prospect_id=await prospects.link(prospect.id, IdentityKind.PHONE, phone))
 
 
 @router.on("mp", "mp.profile")
@@ -65,16 +67,22 @@ async def profiled(signal: Signal, sealer: Sealer) -> Outcome:
 
 
 @router.on("mp", "mp.consent_withdrawn")
-async def consent_withdrawn(signal: Signal) -> Outcome:
+async def consent_withdrawn(signal: Signal, prospects: Prospects) -> Outcome:
     """Erases the person's personal fields and phones, and what signals kept of them (sealed);
     the interactions stay, anonymous."""
     prospect = await load(int(signal.fields["prospect_id"]))
     everyone = await family(prospect.id)
     await Prospect.filter(id__in=everyone).update(
         **dict.fromkeys(PROFILE_FIELDS), consent_version=None, consent_at=None)
-    await Identity.filter(prospect_id__in=everyone, kind=IdentityKind.PHONE).delete()
-    for row in await Interaction.filter(prospect_id__in=everyone,
-                                        kind__in=("mp.phone", "mp.profile")):
+    phones = Identity.filter(prospect_id__in=everyone, kind=IdentityKind.PHONE)
+    prospects.erased(IdentityKind.PHONE, list(await phones.values_list("value", flat=True)))
+    await phones.delete()
+    # by who sent them, too: a signal processed a moment ago may not name its prospect yet
+    openids = await Identity.filter(prospect_id__in=everyone, kind=IdentityKind.MP_OPENID
+                                    ).values_list("value", flat=True)
+    personal = (Q(prospect_id__in=everyone) | Q(source="mp", actor__in=openids)) & Q(
+        kind__in=("mp.phone", "mp.profile"))
+    for row in await Interaction.filter(personal):
         kept = {k: v for k, v in row.payload.items()
                 if k not in ("sealed", "phone", *PROFILE_FIELDS)}
         await Interaction.filter(id=row.id).update(payload={**kept, "erased": True})

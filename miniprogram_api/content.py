@@ -47,9 +47,9 @@ async def _material(raw: str) -> Material:
 
 
 async def view_material(request: web.Request) -> web.Response:
+    viewer = await visitor(request)  # the session first: a token naming nobody is a 401
     fields.only(request.query, ("share",))
     material = await _material(request.match_info["id"])
-    viewer = await visitor(request)
     came_through = await _share(request, request.query.get("share"), material.id)
     shared_by, sales_card = None, None
     if came_through is not None:
@@ -72,6 +72,7 @@ async def view_material(request: web.Request) -> web.Response:
 async def read(request: web.Request) -> web.Response:
     """`open` starts a read (its id back); `heartbeat` and `close` name it. Seconds are the
     server's own count; progress only rises; a read closed twice counts once."""
+    viewer = await visitor(request)
     data = await read_json(request)
     fields.only(data, ("material_id", "action", "read_id", "progress", "share"))
     action = data.get("action")
@@ -82,7 +83,6 @@ async def read(request: web.Request) -> web.Response:
                                  or not isinstance(progress, int | float)
                                  or not 0.0 <= progress <= 1.0):
         raise fields.invalid("progress", "must be a number from 0.0 to 1.0")
-    viewer = await visitor(request)
     now = datetime.now(UTC)
     if action == "open":
         return reply(await _open(request, data, viewer, now, progress))

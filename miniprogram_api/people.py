@@ -8,12 +8,14 @@ with the rest when consent is withdrawn.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from aiohttp import web
+from tortoise.exceptions import DoesNotExist
 from wechatpy.crypto import WeChatWxaCrypto
 
 from bot import fields, keys
@@ -53,7 +55,11 @@ def show_self(prospect: Prospect, phone: str | None) -> dict[str, Any]:
 
 async def visitor(request: web.Request) -> Prospect:
     """The prospect of the session (its survivor, if merged since the login)."""
-    return await load(request["session"].prospect_id)
+    try:
+        return await load(request["session"].prospect_id)
+    except DoesNotExist:  # a token signed for someone no longer there
+        raise Unauthorized("the session's person is not known: log in again",
+                           code="invalid_token") from None
 
 
 async def ingest(request: web.Request, kind: str, prospect: Prospect,
@@ -171,9 +177,11 @@ async def _shown(request: web.Request, prospect_id: int) -> dict[str, Any]:
     return show_self(prospect, mask_phone(number) if number else None)
 
 
+EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+
+
 def _looks_like_email(value: str) -> bool:
-    local, _, domain = value.partition("@")
-    return bool(local) and "." in domain and " " not in value and len(domain) > 2
+    return EMAIL.fullmatch(value) is not None
 
 
 def setup_people_routes(app: web.Application) -> None:
