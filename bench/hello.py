@@ -1,7 +1,7 @@
 """The baseline: a bare aiohttp hello-world, one process, no access log.
 
-`python -m bench.hello --port P` answers `success` to a POST on /wechat/oa, the path the pushes go
-to, without looking at them.
+`python -m bench.hello --port P` answers `success` to a POST on /wechat/oa and /mp/reads, the
+paths the benchmarks' requests go to, without looking at them.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ def main() -> None:
     app = web.Application()
     app.router.add_get("/", hello)
     app.router.add_post("/wechat/oa", hello)
+    app.router.add_post("/mp/reads", hello)
     loop = None
     if args.uvloop:
         import uvloop

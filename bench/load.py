@@ -90,15 +90,19 @@ class Lines:
         self.issued = 0
         self.exhausted = False
 
-    def next(self) -> tuple[str, bytes]:
+    def next(self) -> tuple[str, bytes, dict[str, str]]:
+        """The next request: path, body and headers (see bench/pushes.lua for the format)."""
         line = self.file.readline()
         if not line:
             self.exhausted = self.exhausted or not self.wrap
             self.file.seek(0)
             line = self.file.readline()
         self.issued += 1
-        path, body = line.rstrip(b"\n").split(b"\t", 1)
-        return path.decode(), body
+        path, body, *auth = line.rstrip(b"\n").split(b"\t", 2)
+        if auth:
+            return path.decode(), body, {"Content-Type": "application/json",
+                                         "Authorization": auth[0].decode()}
+        return path.decode(), body, {"Content-Type": "text/xml"}
 
     def close(self) -> None:
         self.file.close()
@@ -111,7 +115,6 @@ def percentile(ordered: list[float], share: float) -> float:
 async def generate(url: str, lines: Lines, connections: int, duration: float) -> dict[str, Any]:
     latencies: list[float] = []
     counts = {"non200": 0, "socket_errors": 0, "timeouts": 0}
-    headers = {"Content-Type": "text/xml"}
     connector = aiohttp.TCPConnector(limit=connections, force_close=False)
     timeout = aiohttp.ClientTimeout(total=5)
     started = time.perf_counter()
@@ -119,7 +122,7 @@ async def generate(url: str, lines: Lines, connections: int, duration: float) ->
 
     async def worker(session: aiohttp.ClientSession) -> None:
         while time.perf_counter() < deadline:
-            path, body = lines.next()
+            path, body, headers = lines.next()
             sent = time.perf_counter()
             try:
                 async with session.post(URL(url + path, encoded=True), data=body,

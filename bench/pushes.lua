@@ -1,10 +1,12 @@
--- wrk script: one pre-generated push per request, in file order (see bench/pushes.py).
+-- wrk script: one pre-generated request per line, in file order (see bench/pushes.py and
+-- bench/reads.py).
 -- usage: wrk -t1 -s bench/pushes.lua URL -- FILE BYTE_OFFSET [wrap]
--- Lines are "PATH?QUERY<TAB>BODY". Without `wrap` the end of the file marks the run exhausted
+-- Lines are "PATH?QUERY<TAB>BODY[<TAB>AUTHORIZATION]" (a body starting with "{" is JSON, any
+-- other XML). Without `wrap` the end of the file marks the run exhausted
 -- (the rest would repeat pushes and measure dedup instead of storing). One thread only: every
 -- thread would read the same lines.
 
-local headers = { ["Content-Type"] = "text/xml" }
+local xml = { ["Content-Type"] = "text/xml" }
 local threads = {}
 local file, wrap
 -- wrk calls request() once before the run, to count pipelined requests, and never sends that
@@ -37,7 +39,15 @@ function request()
     issued = issued + 1
   end
   local tab = line:find("\t", 1, true)
-  return wrk.format("POST", line:sub(1, tab - 1), headers, line:sub(tab + 1))
+  local path, body = line:sub(1, tab - 1), line:sub(tab + 1)
+  local headers = xml
+  local second = body:find("\t", 1, true)
+  if second then
+    headers = { ["Content-Type"] = "application/json",
+                ["Authorization"] = body:sub(second + 1) }
+    body = body:sub(1, second - 1)
+  end
+  return wrk.format("POST", path, headers, body)
 end
 
 function response(status, headers, body)

@@ -1,4 +1,5 @@
-"""The benchmark's figures: a phase per server, the targets of issue 2, a table, a JSON file."""
+"""The benchmarks' figures: a phase per server, the targets (a share of hello-world's throughput,
+p99, memory), a table, a JSON file."""
 
 from __future__ import annotations
 
@@ -88,9 +89,11 @@ class Result:
                         f"{phase.peak_rss_mb:>7.1f} MB")
         rows.append(f"ratio service / hello-world: {self.ratio:.1%}")
         pushes = self.pushes
-        rows.append(f"pushes sent {pushes['sent']} ({pushes['distinct']} distinct, "
-                    f"{pushes['sent'] - pushes['distinct']} retries); stored {pushes['stored']}, "
-                    f"processed {pushes['processed']}, prospects {pushes['prospects']}")
+        if "sent" in pushes:
+            rows.append(f"pushes sent {pushes['sent']} ({pushes['distinct']} distinct, "
+                        f"{pushes['sent'] - pushes['distinct']} retries); stored "
+                        f"{pushes['stored']}, processed {pushes['processed']}, prospects "
+                        f"{pushes['prospects']}")
         for check in self.checks:
             verdict = ("PASS" if check.passed else "FAIL") if check.binding else (
                 "info" if check.passed else "info-FAIL")
@@ -98,9 +101,9 @@ class Result:
         rows.append("RESULT: " + ("PASS" if self.passed else "FAIL"))
         return "\n".join(rows)
 
-    def save(self, stamp: str) -> Path:
+    def save(self, stamp: str, name: str = "callbacks") -> Path:
         RESULTS.mkdir(exist_ok=True)
-        path = RESULTS / f"callbacks-{stamp}.json"
+        path = RESULTS / f"{name}-{stamp}.json"
         data = {"settings": self.settings, "ratio": self.ratio, "passed": self.passed,
                 "hello_world": self._phase(self.hello), "service": self._phase(self.service),
                 "pushes": self.pushes, "checks": [asdict(check) for check in self.checks]}

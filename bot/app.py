@@ -12,6 +12,7 @@ from aiohttp import web
 
 from bot import callbacks, keys, logs, openapi
 from bot.api import SERVER_OPTIONS, errors, reply
+from bot.beats import HeartbeatWriter
 from bot.db import close_db, init_db, migrate, ping
 from bot.dispatch import Dispatcher
 from bot.errors import SettingError
@@ -105,6 +106,7 @@ def create_app(settings: Settings, *, worker: bool = True, auto_migrate: bool | 
 
     async def pipeline(app: web.Application) -> AsyncIterator[None]:
         app[keys.INTERACTIONS] = InteractionWriter()
+        app[keys.BEATS] = HeartbeatWriter()
         app[keys.COMPLETIONS] = CompletionWriter(linger=settings.completion_linger)
         app[keys.ATTRIBUTION] = Attribution(app[keys.STORE])
         deps = {"settings": settings, "store": app[keys.STORE], "wechat": app[keys.WECHAT],
@@ -119,6 +121,7 @@ def create_app(settings: Settings, *, worker: bool = True, auto_migrate: bool | 
         yield
         await app[keys.WORKER].stop()
         await app[keys.INTERACTIONS].stop()
+        await app[keys.BEATS].stop()
         await app[keys.DISPATCHER].drain(timeout=10)
         await app[keys.COMPLETIONS].stop()
         await app[keys.PROSPECTS].resolver.stop()

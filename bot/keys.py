@@ -8,6 +8,7 @@ import aiohttp
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from bot.beats import HeartbeatWriter
     from bot.callbacks import Callbacks
     from bot.dispatch import Dispatcher
     from bot.ingest import Ingest
@@ -37,3 +38,4 @@ ATTRIBUTION: web.AppKey[Attribution] = web.AppKey("attribution")
 CURSORS: web.AppKey[Cursors] = web.AppKey("cursors")  # the admin lists' paging
 INGEST: web.AppKey[Ingest] = web.AppKey("ingest")  # the one way in for every signal
 SHARES: web.AppKey[ShareTokens] = web.AppKey("shares")  # share tokens: signed, opaque
+BEATS: web.AppKey[HeartbeatWriter] = web.AppKey("beats")  # read heartbeats, batched

@@ -103,16 +103,21 @@ SERVER_LOG = logging.getLogger("bot.server")
 SERVER_LOG.addFilter(ProtocolErrorFilter())
 
 
+QUIET = "/mp/reads"  # every open page beats every few seconds; the read keeps the record
+
+
 class AccessLogger(AbstractAccessLogger):
     """One line a request. A WeChat push answered 200 is already on record as an interaction,
-    so its line is DEBUG (at the rate booths produce them, INFO lines cost a fifth of the
-    callback path); callbacks are logged without their query string (nothing but signatures
-    and nonces); other paths and query strings are logged decoded and scrubbed, here, once."""
+    and so is a read's heartbeat, so their lines are DEBUG (at the rates booths and readers
+    produce them, INFO lines cost a fifth of the path); callbacks are logged without their query
+    string (nothing but signatures and nonces); other paths and query strings are logged
+    decoded and scrubbed, here, once."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         path = request.path
         callback = path.startswith("/wechat/")
-        level = logging.DEBUG if callback and response.status == 200 else logging.INFO
+        quiet = callback or path == QUIET  # on record already, and many a second
+        level = logging.DEBUG if quiet and response.status == 200 else logging.INFO
         if not self.logger.isEnabledFor(level):
             return
         if callback:

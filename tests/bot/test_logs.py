@@ -157,7 +157,8 @@ def test_access_logger_scrubs_the_query(caplog: Any, path: str, query: str) -> N
 
 
 @pytest.mark.parametrize("path, status, logged", [
-    ("/wechat/oa", 200, False), ("/wechat/oa", 403, True), ("/admin/prospects", 200, True)])
+    ("/wechat/oa", 200, False), ("/wechat/oa", 403, True), ("/admin/prospects", 200, True),
+    ("/mp/reads", 200, False), ("/mp/reads", 404, True), ("/mp/profile", 200, True)])
 def test_answered_pushes_are_debug_lines(caplog: Any, path: str, status: int,
                                          logged: bool) -> None:
     class Request:
