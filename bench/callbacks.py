@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -229,10 +230,9 @@ def bench(args: argparse.Namespace, scratch: Path, servers: list[Server], stamp:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    if args.warmup + args.duration > FRESH_FOR - 60:
-        raise SystemExit(f"--warmup + --duration must stay under {FRESH_FOR - 60} s")
+def run(name: str, work: Callable[[Path, list[Server], str], Result], profiled: bool) -> int:
+    """Runs a benchmark in a scratch folder, stopping every server it started (on Ctrl-C or
+    SIGTERM too); prints the table, the profile summary and where the results went."""
 
     def terminate(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -241,9 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     servers: list[Server] = []
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    with tempfile.TemporaryDirectory(prefix="scrm-bench-") as scratch:
+    with tempfile.TemporaryDirectory(prefix=f"scrm-bench-{name}-") as scratch:
         try:
-            result = bench(args, Path(scratch), servers, stamp)
+            result = work(Path(scratch), servers, stamp)
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
@@ -251,12 +251,20 @@ def main(argv: list[str] | None = None) -> int:
             for server in servers:
                 server.stop()
     print(result.table())
-    profile = RESULTS / f"callbacks-{stamp}.profile.txt"
-    if args.profile and profile.exists():
+    profile = RESULTS / f"{name}-{stamp}.profile.txt"
+    if profiled and profile.exists():
         print(profiling.summarise(profile))
         print(f"profile: {profile.relative_to(ROOT)} (py-spy raw stacks)")
-    print(f"results: {result.save(stamp).relative_to(ROOT)}")
+    print(f"results: {result.save(stamp, name).relative_to(ROOT)}")
     return 0 if result.passed else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.warmup + args.duration > FRESH_FOR - 60:
+        raise SystemExit(f"--warmup + --duration must stay under {FRESH_FOR - 60} s")
+    return run("callbacks", lambda scratch, servers, stamp: bench(args, scratch, servers, stamp),
+               args.profile)
 
 
 if __name__ == "__main__":

@@ -20,18 +20,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 
 if __package__ in (None, ""):  # run as a script: make `bench` and `bot` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import callbacks, profiling
+from bench import callbacks
 from bench import load as loads
 from bench.databases import Database
 from bench.processes import ROOT, Server, free_port
@@ -181,29 +178,8 @@ def bench(args: argparse.Namespace, scratch: Path, servers: list[Server], stamp:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-
-    def terminate(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    servers: list[Server] = []
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    with tempfile.TemporaryDirectory(prefix="scrm-bench-reads-") as scratch:
-        try:
-            result = bench(args, Path(scratch), servers, stamp)
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            return 130
-        finally:
-            for server in servers:
-                server.stop()
-    print(result.table())
-    profile = RESULTS / f"reads-{stamp}.profile.txt"
-    if args.profile and profile.exists():
-        print(profiling.summarise(profile))
-    print(f"results: {result.save(stamp, 'reads').relative_to(ROOT)}")
-    return 0 if result.passed else 1
+    return callbacks.run("reads", lambda scratch, servers, stamp: bench(args, scratch, servers,
+                                                                        stamp), args.profile)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,14 @@ from typing import Any
 from aiohttp import web
 
 from bot import keys
-from bot.errors import BadRequest, PayloadTooLarge, ScrmError
+from bot.errors import (
+    BadRequest,
+    IncompleteBody,
+    PayloadTooLarge,
+    RequestTimeout,
+    ScrmError,
+    UnsupportedEncoding,
+)
 from bot.faults import as_caller_error, is_outage
 from bot.logs import SERVER_LOG, AccessLogger
 
@@ -49,18 +56,6 @@ _dumps = partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
 def reply(data: Any, status: int = 200) -> web.Response:
     """JSON in UTF-8, non-ASCII written as is (never `\\uXXXX`)."""
     return web.json_response(data, status=status, dumps=_dumps)
-
-
-class UnsupportedEncoding(ScrmError):
-    status, code = 415, "unsupported_content_encoding"
-
-
-class RequestTimeout(ScrmError):
-    status, code = 408, "request_timeout"
-
-
-class IncompleteBody(ScrmError):
-    status, code = 400, "incomplete_body"
 
 
 @web.middleware

@@ -43,6 +43,20 @@ class PayloadTooLarge(ScrmError):
     status, code = 413, "payload_too_large"
 
 
+class UnsupportedEncoding(ScrmError):
+    status, code = 415, "unsupported_content_encoding"
+
+
+class RequestTimeout(ScrmError):
+    status, code = 408, "request_timeout"
+
+
+class IncompleteBody(ScrmError):
+    """The client left before the whole body arrived."""
+
+    status, code = 400, "incomplete_body"
+
+
 class MissingSetting(ScrmError):
     """A request needs a setting that is not configured: the service's fault, named plainly."""
 

@@ -7,49 +7,22 @@ with (the read still counts, without a sharer).
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from tortoise.exceptions import IntegrityError
 
 from bot.signals import Signal
+from bot.signing import SignedIds
 from models import Material, Read, Salesperson, Share
 
 HEARTBEAT_GAP = 30.0  # seconds: at most this much reading counts between two calls
 READ_TIMEOUT = timedelta(minutes=5)  # a read nobody hears from for this long is closed
 
 
-class ShareTokens:
+class ShareTokens(SignedIds):
     def __init__(self, secret_key: str) -> None:
-        self._key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"scrm",
-                         info=b"share-token").derive(secret_key.encode())
-
-    def _mac(self, body: bytes) -> bytes:
-        return hmac.new(self._key, body, hashlib.sha256).digest()[:10]
-
-    def issue(self, share_id: int) -> str:
-        body = str(share_id).encode()
-        return base64.urlsafe_b64encode(body + b"." + self._mac(body)).rstrip(b"=").decode()
-
-    def read(self, token: str | None) -> int | None:
-        """The share a token names, or None for anything this service did not issue."""
-        if not token or len(token) > 64 or not token.isascii():
-            return None
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        except ValueError:
-            return None
-        body, _, mac = raw.partition(b".")
-        if not body.isdigit() or len(body) > 12 or not hmac.compare_digest(self._mac(body), mac):
-            return None
-        if self.issue(int(body)) != token:  # base64's spare bits: only the exact token
-            return None
-        return int(body)
+        super().__init__(secret_key, b"share-token", mac_bytes=10)
 
 
 async def _one(key: str, **fields: object) -> Share:
