@@ -39,13 +39,13 @@ UPDATE_PG = (
     "FROM unnest($1::bigint[], $2::int[], $3::float8[], $4::timestamptz[]) "
     "AS v(id, p, progress, at) "
     'WHERE r."id" = v.id AND r."prospect_id" = v.p AND r."closed_at" IS NULL '
-    'RETURNING r."id"')
+    'RETURNING r."id", r."prospect_id"')
 UPDATE_SQLITE = (
     'UPDATE "{table}" SET '
     '"seconds" = "seconds" + MIN(MAX((julianday(?) - julianday("seen_at")) * 86400.0, 0), {gap}), '
     '"progress" = MAX("progress", COALESCE(?, "progress")), '
     '"seen_at" = CASE WHEN julianday(?) > julianday("seen_at") THEN ? ELSE "seen_at" END '
-    'WHERE "id" = ? AND "prospect_id" = ? AND "closed_at" IS NULL RETURNING "id"')
+    'WHERE "id" = ? AND "prospect_id" = ? AND "closed_at" IS NULL RETURNING "id", "prospect_id"')
 
 
 class HeartbeatWriter(Batcher):
@@ -61,19 +61,34 @@ class HeartbeatWriter(Batcher):
     async def flush(self, items: list[Beat]) -> list[bool]:
         conn = connections.get("default")
         table = Read._meta.db_table
+        beats = _one_per_read(items)
         if conn.capabilities.dialect == "postgres":
             columns: list[Any] = [list(c) for c in zip(
-                *[(b.read_id, b.prospect_id, b.progress, b.at) for b in items], strict=True)]
+                *[(b.read_id, b.prospect_id, b.progress, b.at) for b in beats], strict=True)]
             rows = await conn.execute_query_dict(
                 UPDATE_PG.format(table=table, gap=HEARTBEAT_GAP), columns)
-            touched = {int(row["id"]) for row in rows}
         else:
             sql = UPDATE_SQLITE.format(table=table, gap=HEARTBEAT_GAP)
-            touched = set()
+            rows = []
             async with in_transaction() as tx:
-                for b in items:
+                for b in beats:
                     at = b.at.isoformat(" ")
-                    rows = await tx.execute_query_dict(
+                    rows += await tx.execute_query_dict(
                         sql, [at, b.progress, at, at, b.read_id, b.prospect_id])
-                    touched.update(int(row["id"]) for row in rows)
-        return [b.read_id in touched for b in items]
+        touched = {(int(row["id"]), int(row["prospect_id"])) for row in rows}
+        return [(b.read_id, b.prospect_id) in touched for b in items]
+
+
+def _one_per_read(items: list[Beat]) -> list[Beat]:
+    """Beats of one read in one batch (a replay, or two racing calls) as one: the latest time,
+    the furthest progress (an UPDATE joined to its values would take one of them at random)."""
+    beats: dict[tuple[int, int], Beat] = {}
+    for beat in items:
+        key = (beat.read_id, beat.prospect_id)
+        known = beats.get(key)
+        if known is not None:
+            progress = max((p for p in (known.progress, beat.progress) if p is not None),
+                           default=None)
+            beat = Beat(beat.read_id, beat.prospect_id, progress, max(known.at, beat.at))
+        beats[key] = beat
+    return list(beats.values())

@@ -99,6 +99,9 @@ class Dispatcher:
             if replied is not None:
                 replied(outcome)
             if outcome.then is not None:
+                if signal.interaction_id is not None:  # recorded now, whatever `then` does
+                    self.completions.submit(Done(signal.interaction_id, outcome.prospect_id,
+                                                 outcome.code_id, finished=False))
                 await outcome.then()
         if signal.interaction_id is not None:
             self.completions.submit(Done(signal.interaction_id, outcome.prospect_id,

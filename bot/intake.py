@@ -257,6 +257,7 @@ class Done:
     interaction_id: int
     prospect_id: int | None
     code_id: int | None
+    finished: bool = True  # False: what the handler learned, while work after the reply goes on
 
 
 class CompletionWriter(Batcher):
@@ -274,33 +275,51 @@ class CompletionWriter(Batcher):
         conn = connections.get("default")
         table = Interaction._meta.db_table
         now = datetime.now(UTC)
+        marks = _one_per_interaction(items)
         if conn.capabilities.dialect == "postgres":
-            ids, prospects, codes = zip(*[(done.interaction_id, done.prospect_id, done.code_id)
-                                          for done in items], strict=True)
-            await conn.execute_query(UPDATE_PG.format(table=table), [ids, prospects, codes, now])
+            columns = [list(c) for c in zip(*[(d.interaction_id, d.prospect_id, d.code_id,
+                                               d.finished) for d in marks], strict=True)]
+            await conn.execute_query(UPDATE_PG.format(table=table), [*columns, now])
             return [None] * len(items)
         values: list[Any] = []
-        for done in items:
-            values += [done.interaction_id, done.prospect_id, done.code_id]
+        for done in marks:
+            values += [done.interaction_id, done.prospect_id, done.code_id, done.finished]
         values.append(now.isoformat(" "))  # last: "?" count in text order
         async with in_transaction() as tx:
             await tx.execute_query(
-                f"WITH v(id, p, c) AS (VALUES {placeholders(len(items), 3)}) "
-                f'UPDATE "{table}" SET "processed_at" = ?, "claimed_until" = NULL, '
+                f"WITH v(id, p, c, f) AS (VALUES {placeholders(len(marks), 4)}) "
+                f'UPDATE "{table}" SET '
+                f'"processed_at" = CASE WHEN v.f THEN ? ELSE "{table}"."processed_at" END, '
+                f'"claimed_until" = CASE WHEN v.f THEN NULL ELSE "{table}"."claimed_until" END, '
                 f'"prospect_id" = COALESCE({SURVIVOR}, "{table}"."prospect_id"), '
                 f'"code_id" = COALESCE(v.c, "{table}"."code_id") '
                 f'FROM v WHERE "{table}"."id" = v.id', values)
         return [None] * len(items)
 
 
+def _one_per_interaction(items: list[Done]) -> list[Done]:
+    """One mark per interaction (an UPDATE joined to its values takes one of several at
+    random): finished if any is, with the last prospect and code learned."""
+    marks: dict[int, Done] = {}
+    for done in items:
+        known = marks.get(done.interaction_id)
+        marks[done.interaction_id] = done if known is None else Done(
+            done.interaction_id, done.prospect_id or known.prospect_id,
+            done.code_id or known.code_id, done.finished or known.finished)
+    return list(marks.values())
+
+
 # A prospect merged away while its signal was processed: the mark names the survivor.
 SURVIVOR = ('(SELECT COALESCE(p."merged_into_id", p."id") FROM "prospect" p '
             'WHERE p."id" = v.p)')
 UPDATE_PG = (
-    'UPDATE "{table}" SET "processed_at" = $4, "claimed_until" = NULL, '
+    'UPDATE "{table}" SET '
+    '"processed_at" = CASE WHEN v.f THEN $5 ELSE "{table}"."processed_at" END, '
+    '"claimed_until" = CASE WHEN v.f THEN NULL ELSE "{table}"."claimed_until" END, '
     '"prospect_id" = COALESCE(' + SURVIVOR + ', "{table}"."prospect_id"), '
     '"code_id" = COALESCE(v.c, "{table}"."code_id") '
-    'FROM unnest($1::bigint[], $2::int[], $3::int[]) AS v(id, p, c) WHERE "{table}"."id" = v.id')
+    'FROM unnest($1::bigint[], $2::int[], $3::int[], $4::bool[]) AS v(id, p, c, f) '
+    'WHERE "{table}"."id" = v.id')
 
 
 def placeholders(rows: int, columns: int) -> str:

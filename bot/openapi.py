@@ -291,7 +291,7 @@ def document() -> dict[str, Any]:
     paths["/mp/login"] = {"post": op(
         "log in with a wx.login code (and a mini-program code's scene)",
         answer(200, ref("Session"), wechat=True), security="",
-        request=obj({"code": text(128)}, {"scene": {"type": "string", "maxLength": 128}},
+        request=obj({"code": text(128)}, {"scene": {"anyOf": [{"const": ""}, text(128)]}},
                     closed=True))}
     paths["/mp/phone"] = {"post": op(
         "bind the phone of the getPhoneNumber button (or the legacy encrypted data)",
@@ -314,9 +314,9 @@ def document() -> dict[str, Any]:
         "open, heartbeat or close a read (seconds are the server's own count)",
         answer(200, ref("Read")), security="mp",
         request=obj({"action": {"enum": ["open", "heartbeat", "close"]}}, {
-            "material_id": ID, "read_id": {"type": "integer", "minimum": 1},
+            "material_id": ID, "read_id": {"type": "integer", "minimum": 1, "maximum": 2**62},
             "progress": {"type": "number", "minimum": 0, "maximum": 1},
-            "share": {"type": "string", "maxLength": 64}}, closed=True))}
+            "share": text(64)}, closed=True))}
     return {
         "openapi": "3.1.0",
         "info": {"title": "WeChat B2B SCRM: mini-program and admin API", "version": "1"},

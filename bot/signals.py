@@ -37,10 +37,6 @@ class Signal:
         return default if value is None else str(value)
 
     @property
-    def event(self) -> str | None:
-        return self.kind.split(".", 2)[1] if self.kind.startswith("event.") else None
-
-    @property
     def message(self) -> BaseMessage:
         """The wechatpy message object of a WeChat push, for building replies."""
         fields = dict(self.fields)

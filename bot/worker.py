@@ -98,7 +98,7 @@ class Worker:
             return 0
         closed = 0
         for read in await content.stale_reads():
+            await self.ingest.receive(await content.finished(read))  # first: never lost
             if await content.save_progress(read, read.seen_at, closing=True):
-                await self.ingest.receive(await content.finished(read))
                 closed += 1
         return closed

@@ -11,20 +11,15 @@ import logging
 from datetime import UTC, datetime, timedelta, timezone
 
 from cachetools import TTLCache
-from tortoise.transactions import in_transaction
 
 from bot.store import PREFIX, Store
-from domain.merging import load
+from domain.merging import current, load, locked
 from models import Code, Material, Partner, Prospect, Salesperson
 
 log = logging.getLogger(__name__)
 CHINA = timezone(timedelta(hours=8))  # a sales day is a day in China
 DEFAULT_WELCOME = "您好，欢迎关注！我们的顾问会尽快与您联系，您也可以直接在这里留言。"
 DEFAULT_CONTACT_WELCOME = "您好，很高兴认识您！我是您的专属顾问，有任何问题随时联系我。"
-
-
-class _MergedMeanwhile(Exception):
-    pass
 
 
 def day_start(now: datetime | None = None) -> datetime:
@@ -60,15 +55,6 @@ class Attribution:
         """Applies a scan of code `code_id` by the prospect; returns the code. `member` is the
         WeCom userid the customer added through a team's contact way: WeCom chose them, so they
         own the prospect rather than whoever's turn it would be."""
-        for _ in range(3):  # a merge between reading the prospect and locking it: again
-            try:
-                return await self._touch(code_id, prospect_id, member)
-            except _MergedMeanwhile:
-                continue
-        return await self._touch(code_id, prospect_id, member)
-
-    async def _touch(self, code_id: int | None, prospect_id: int,
-                     member: str | None) -> Code | None:
         if code_id is None:
             return None
         code, tags = await self.code(code_id)
@@ -76,13 +62,10 @@ class Attribution:
             return None
         # Every change only adds (tags) or fills what is empty (first code, partner, owner), so
         # a prospect that already has it all needs no lock and no write: a repeated scan.
-        prospect = await load(prospect_id)  # a merged-away id writes to its survivor
+        prospect = await load(prospect_id)
         if prospect.owner_id is not None and not _changes(prospect, code, tags):  # type: ignore[attr-defined]
             return code
-        async with in_transaction():
-            prospect = await Prospect.select_for_update().get(id=prospect.id)
-            if prospect.merged_into_id is not None:  # type: ignore[attr-defined]
-                raise _MergedMeanwhile
+        async with locked(prospect.id) as prospect:  # a merged-away id writes to its survivor
             changed = _changes(prospect, code, tags)
             owner = code.salesperson_id  # type: ignore[attr-defined]
             if prospect.owner_id is None and owner is not None:  # type: ignore[attr-defined]
@@ -126,11 +109,20 @@ class Attribution:
         self._codes.clear()
 
     async def _set_owner(self, prospect_id: int, owner: int | None) -> int | None:
+        """Sets the owner unless one is set already (never on a merged-away record)."""
         if owner is None:
             return None
-        won = await Prospect.filter(id=prospect_id, owner_id=None).update(
-            owner_id=owner, owner_assigned_at=datetime.now(UTC))
-        return owner if won else None
+        for _ in range(3):
+            won = await Prospect.filter(id=prospect_id, owner_id=None,
+                                        merged_into_id=None).update(
+                owner_id=owner, owner_assigned_at=datetime.now(UTC))
+            if won:
+                return owner
+            survivor = await current(prospect_id)
+            if survivor == prospect_id:
+                return None  # someone else's turn came first
+            prospect_id = survivor
+        return None
 
     async def next_in_team(self, team: str, backup_id: int | None) -> int | None:
         """The member whose turn it is: under their daily cap, fewest assignments today, the
@@ -177,8 +169,7 @@ async def add_tags(prospect_id: int, tags: list[str]) -> int:
     prospect = await load(prospect_id)
     if all(tag in prospect.tags for tag in tags):
         return prospect.id
-    async with in_transaction():
-        prospect = await Prospect.select_for_update().get(id=prospect.id)
+    async with locked(prospect.id) as prospect:
         prospect.tags = list(dict.fromkeys([*prospect.tags, *tags]))
         await prospect.save(update_fields=["tags"])
     return prospect.id

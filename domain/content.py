@@ -14,6 +14,7 @@ from tortoise.exceptions import IntegrityError
 
 from bot.signals import Signal
 from bot.signing import SignedIds
+from domain.merging import family
 from models import Material, Read, Salesperson, Share
 
 HEARTBEAT_GAP = 30.0  # seconds: at most this much reading counts between two calls
@@ -42,8 +43,12 @@ async def salesperson_share(material: Material, salesperson: Salesperson) -> Sha
 
 
 async def reader_share(material_id: int, prospect_id: int, came_through: Share | None) -> Share:
-    """The reader's own share for passing the material on; its parent is the share they came
-    through the first time."""
+    """The reader's own share for passing the material on (one a person, whichever of their
+    merged records made it); its parent is the share they came through the first time."""
+    mine = await Share.filter(material_id=material_id,
+                              prospect_id__in=await family(prospect_id)).order_by("id").first()
+    if mine is not None:
+        return mine
     return await _one(f"p{prospect_id}:m{material_id}", material_id=material_id,
                       prospect_id=prospect_id,
                       parent_id=came_through.id if came_through is not None else None)

@@ -11,16 +11,19 @@ Merges take both prospect rows FOR UPDATE in id order, so overlapping merges que
 deadlock; one that finds a prospect merged away meanwhile starts again from the survivors. On
 SQLite a transaction holds the only connection, so merges run one at a time there anyway.
 Something written for a tombstone after its merge (a late processed mark, a handler that held
-its id) is not lost: every read of a person goes through `family`, and every write through
-`current`.
+its id) is not lost: every read of a person goes through `family`, and every write to a
+prospect's own fields takes `locked`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+from asyncpg.exceptions import TransactionRollbackError
 from tortoise.exceptions import OperationalError
 from tortoise.transactions import in_transaction
 
@@ -58,11 +61,26 @@ async def family(prospect_id: int) -> list[int]:
 
 
 async def load(prospect_id: int) -> Prospect:
-    """The prospect to write to for an id (a tombstone's survivor)."""
+    """The prospect an id stands for (a tombstone's survivor), to read."""
     prospect = await Prospect.get(id=prospect_id)
     if prospect.merged_into_id is None:  # type: ignore[attr-defined]
         return prospect
     return await Prospect.get(id=await current(prospect_id))
+
+
+@asynccontextmanager
+async def locked(prospect_id: int) -> AsyncIterator[Prospect]:
+    """The prospect an id stands for, locked for writing inside a transaction: a merge cannot
+    run meanwhile, so what is written cannot land on a tombstone (one merged away between
+    reading and locking is looked up again)."""
+    for _ in range(ATTEMPTS):
+        survivor = await current(prospect_id)
+        async with in_transaction():
+            prospect = await Prospect.select_for_update().get(id=survivor)
+            if prospect.merged_into_id is None:  # type: ignore[attr-defined]
+                yield prospect
+                return
+    raise RuntimeError(f"prospect {prospect_id} kept being merged while it was written")
 
 
 async def merge(a: int, b: int, reason: str) -> int:
@@ -72,8 +90,10 @@ async def merge(a: int, b: int, reason: str) -> int:
             return await _merge_once(a, b, reason)
         except _Moved:
             continue  # resolve the survivors again and retry
-        except OperationalError as exc:  # PostgreSQL gave up a deadlock with other writers
-            if "deadlock" not in str(exc).lower() or attempt + 1 == ATTEMPTS:
+        except (OperationalError, TransactionRollbackError) as exc:
+            # PostgreSQL gave up a deadlock with other writers (or a serialization failure)
+            if (isinstance(exc, OperationalError) and "deadlock" not in str(exc).lower()
+                    or attempt + 1 == ATTEMPTS):
                 raise
             await asyncio.sleep(0.01 * 2**attempt)
     raise RuntimeError(f"prospects {a} and {b} kept moving while being merged")

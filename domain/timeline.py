@@ -7,10 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.privacy import mask_phones
 from domain.merging import family
 from models import Code, Interaction, Material, Salesperson
 
 KIND_NAMES = {"booth": "展位码", "material": "物料码", "salesperson": "名片码", "partner": "渠道码"}
+MESSAGES = {"message.image": "发送了一张图片", "message.voice": "发送了一段语音",
+            "message.video": "发送了一段视频", "message.shortvideo": "发送了一段小视频",
+            "message.location": "发送了位置", "message.link": "发送了一个链接",
+            "message.file": "发送了一个文件"}
 PROFILE_NAMES = {"title": "职位", "department": "部门", "industry": "行业",
                  "company_size": "规模"}
 
@@ -75,8 +80,13 @@ def describe(row: Interaction, c: Context) -> str:
     if kind == "event.unsubscribe":
         return "取消关注公众号"
     if kind.startswith("message."):
-        text = str(p.get("Content") or "")
-        return f"发送消息：{text[:40]}" if kind == "message.text" else "发送了一条消息"
+        if kind == "message.text":  # masked before cut: a number cut short still leaks
+            return f"发送消息：{mask_phones(str(p.get('Content') or ''))[:40]}"
+        return MESSAGES.get(kind, "发送了一条消息")
+    if kind == "event.click":
+        return f"点击菜单「{str(p.get('EventKey') or '')[:32]}」"
+    if kind in ("event.view", "event.view_miniprogram"):
+        return "打开菜单链接" if kind == "event.view" else "从菜单打开小程序"
     if kind.startswith("event.change_external_contact.add_"):
         added = f"添加企业微信 {c.salesperson(wecom=p.get('UserID'))}".rstrip()
         return f"扫码{code}{added}" if code else added

@@ -13,7 +13,7 @@ from bot.privacy import Sealer
 from bot.signals import CodeRef, Outcome, Signal
 from domain.attribution import Attribution, add_tags
 from domain.identity import Prospects
-from domain.merging import family, load
+from domain.merging import family, load, locked
 from models import Identity, IdentityKind, Interaction, Material, Prospect
 
 router = Router("mp")
@@ -43,49 +43,61 @@ async def logged_in(signal: Signal, code: CodeRef | None, prospects: Prospects,
 
 @router.on("mp", "mp.phone")
 async def bound_phone(signal: Signal, prospects: Prospects, sealer: Sealer) -> Outcome:
-    """A phone is an identity: the same phone on two records makes them one person."""
+    """A phone is an identity: the same phone on two records makes them one person. Kept only
+    while the person's consent is: checked again once bound, as a withdrawal may have come
+    in between."""
     phone = sealer.unseal(str(signal.fields.get("sealed") or ""))
     prospect = await load(int(signal.fields["prospect_id"]))
-    if phone is None or prospect.consent_version is None:  # erased since: nothing to bind
-        return Outcome(prospect_id=prospect.id)
-    return Outcome(prospect_id=await prospects.link(prospect.id, IdentityKind.PHONE, phone))
+    if phone is None or signal.fields.get("erased") or prospect.consent_version is None:
+        return Outcome(prospect_id=prospect.id)  # erased since: nothing to bind
+    prospect_id = await prospects.link(prospect.id, IdentityKind.PHONE, phone)
+    if (await load(prospect_id)).consent_version is None:  # withdrawn meanwhile
+        digest = prospects.lookup_value(IdentityKind.PHONE, phone)
+        await Identity.filter(kind=IdentityKind.PHONE, value=digest).delete()
+        prospects.erased(IdentityKind.PHONE, [digest])
+    return Outcome(prospect_id=prospect_id)
 
 
 @router.on("mp", "mp.profile")
 async def profiled(signal: Signal, sealer: Sealer) -> Outcome:
-    """The fields given, and the consent with its version and time."""
-    prospect = await load(int(signal.fields["prospect_id"]))
-    values: dict[str, Any] = {name: signal.fields[name] for name in PROFILE_FIELDS
-                              if signal.fields.get(name) is not None}
-    personal = sealer.unseal(str(signal.fields.get("sealed") or ""))
-    if personal:
-        values.update(json.loads(personal))
-    values["consent_version"] = signal.fields.get("consent_version")
-    values["consent_at"] = datetime.fromisoformat(str(signal.fields["at"]))
-    await Prospect.filter(id=prospect.id).update(**values)
+    """The fields given, and the consent with its version and time. A profile the worker
+    replays is not applied over a newer one, nor after the consent was withdrawn."""
+    at = datetime.fromisoformat(str(signal.fields["at"]))
+    async with locked(int(signal.fields["prospect_id"])) as prospect:
+        if signal.fields.get("erased") or (prospect.consent_at and prospect.consent_at > at):
+            return Outcome(prospect_id=prospect.id)
+        values: dict[str, Any] = {name: signal.fields[name] for name in PROFILE_FIELDS
+                                  if signal.fields.get(name) is not None}
+        personal = sealer.unseal(str(signal.fields.get("sealed") or ""))
+        if personal:
+            values.update(json.loads(personal))
+        values.update(consent_version=signal.fields.get("consent_version"), consent_at=at)
+        prospect.update_from_dict(values)
+        await prospect.save(update_fields=list(values))
     return Outcome(prospect_id=prospect.id)
 
 
 @router.on("mp", "mp.consent_withdrawn")
 async def consent_withdrawn(signal: Signal, prospects: Prospects) -> Outcome:
-    """Erases the person's personal fields and phones, and what signals kept of them (sealed);
-    the interactions stay, anonymous."""
-    prospect = await load(int(signal.fields["prospect_id"]))
-    everyone = await family(prospect.id)
-    await Prospect.filter(id__in=everyone).update(
-        **dict.fromkeys(PROFILE_FIELDS), consent_version=None, consent_at=None)
-    phones = Identity.filter(prospect_id__in=everyone, kind=IdentityKind.PHONE)
-    prospects.erased(IdentityKind.PHONE, list(await phones.values_list("value", flat=True)))
-    await phones.delete()
-    # by who sent them, too: a signal processed a moment ago may not name its prospect yet
-    openids = await Identity.filter(prospect_id__in=everyone, kind=IdentityKind.MP_OPENID
-                                    ).values_list("value", flat=True)
-    personal = (Q(prospect_id__in=everyone) | Q(source="mp", actor__in=openids)) & Q(
-        kind__in=("mp.phone", "mp.profile"))
-    for row in await Interaction.filter(personal):
-        kept = {k: v for k, v in row.payload.items()
-                if k not in ("sealed", "phone", *PROFILE_FIELDS)}
-        await Interaction.filter(id=row.id).update(payload={**kept, "erased": True})
+    """Erases the person's personal fields and phones, and what signals kept of them (sealed),
+    under the lock a merge takes: no record of theirs can join or leave meanwhile. The
+    interactions stay, anonymous; a profile or phone signal still pending is never applied."""
+    async with locked(int(signal.fields["prospect_id"])) as prospect:
+        everyone = await family(prospect.id)
+        await Prospect.filter(id__in=everyone).update(
+            **dict.fromkeys(PROFILE_FIELDS), consent_version=None, consent_at=None)
+        phones = Identity.filter(prospect_id__in=everyone, kind=IdentityKind.PHONE)
+        prospects.erased(IdentityKind.PHONE, list(await phones.values_list("value", flat=True)))
+        await phones.delete()
+        # by who sent them, too: a signal processed a moment ago may not name its prospect yet
+        openids = await Identity.filter(prospect_id__in=everyone, kind=IdentityKind.MP_OPENID
+                                        ).values_list("value", flat=True)
+        personal = (Q(prospect_id__in=everyone) | Q(source="mp", actor__in=openids)) & Q(
+            kind__in=("mp.phone", "mp.profile"))
+        for row in await Interaction.filter(personal):
+            kept = {k: v for k, v in row.payload.items()
+                    if k not in ("sealed", "phone", *PROFILE_FIELDS)}
+            await Interaction.filter(id=row.id).update(payload={**kept, "erased": True})
     return Outcome(prospect_id=prospect.id)
 
 

@@ -7,9 +7,10 @@ import logging
 from wechatpy.replies import TextReply
 
 from bot.dispatch import Router
-from bot.errors import InvalidArgument
+from bot.errors import InvalidCredential, QuotaExceeded, SystemBusy, WeChatAPIError
 from bot.signals import CodeRef, Outcome, Signal
 from bot.wechat import WeChat
+from bot.wechat.client import WeChatTransportError
 from domain.attribution import Attribution, welcome_text
 from domain.identity import Prospects
 from models import Code, IdentityKind, OutboundMessage, OutboundStatus
@@ -49,11 +50,13 @@ async def link_unionid(openid: str, prospect_id: int, prospects: Prospects,
                        wechat: WeChat) -> int:
     """The follower's UnionID from `user/info` (docs/wechat.md §3.4), which makes them one with
     their mini-program and WeCom selves; the prospect they are now. WeChat being busy or
-    unreachable raises (the follow is retried); WeChat refusing the openid (they unfollowed
-    meanwhile, say) ends it."""
+    unreachable, busy or out of quota raises (the follow is retried; it is attributed already);
+    WeChat refusing for good (the openid, the account's permissions) ends it."""
     try:
         info = await wechat.oa.user_info(openid)
-    except InvalidArgument as exc:
+    except (WeChatTransportError, SystemBusy, QuotaExceeded, InvalidCredential):
+        raise  # for now: the follow is retried
+    except WeChatAPIError as exc:  # for good: an openid refused, an account without the API
         log.info("no UnionID for a follower: %r", exc)
         return prospect_id
     unionid = info.get("unionid")
@@ -84,9 +87,16 @@ async def unfollowed(signal: Signal, prospects: Prospects) -> Outcome:
     return Outcome(prospect_id=await _bound(signal, prospects))
 
 
-@router.on("oa", "message.text")
-async def wrote(signal: Signal, prospects: Prospects) -> Outcome:
+async def _wrote(signal: Signal, prospects: Prospects) -> Outcome:
+    """A message, a menu click: the person did it, so it is theirs (and on their timeline).
+    The periodic LOCATION report is not: it stays off this path, stored and nothing more."""
     return Outcome(prospect_id=await _bound(signal, prospects))
+
+
+for _kind in ("message.text", "message.image", "message.voice", "message.video",
+              "message.shortvideo", "message.location", "message.link", "message.file",
+              "event.click", "event.view", "event.view_miniprogram"):
+    router.on("oa", _kind)(_wrote)
 
 
 @router.on("oa", "event.templatesendjobfinish")

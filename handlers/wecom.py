@@ -13,7 +13,7 @@ from bot.signals import CodeRef, Outcome, Signal
 from bot.wechat import WeChat
 from domain.attribution import DEFAULT_CONTACT_WELCOME, Attribution, welcome_text
 from domain.identity import Prospects
-from domain.merging import load
+from domain.merging import locked
 from models import Code, IdentityKind, OutboundMessage, OutboundStatus
 
 log = logging.getLogger(__name__)
@@ -60,15 +60,16 @@ async def enrich(signal: Signal, prospect_id: int, prospects: Prospects, wechat:
         log.warning("external contact details unavailable: %r", exc)
         return prospect_id
     contact = found.get("external_contact") or {}
-    prospect = await load(prospect_id)
-    changed = []
-    for field, value in (("name", contact.get("name")), ("title", contact.get("position")),
-                         ("company", contact.get("corp_full_name") or contact.get("corp_name"))):
-        if value and not getattr(prospect, field):
-            setattr(prospect, field, str(value)[:128 if field == "company" else 64])
-            changed.append(field)
-    if changed:
-        await prospect.save(update_fields=changed)
+    async with locked(prospect_id) as prospect:  # never onto a record merged away meanwhile
+        changed = []
+        for field, value in (("name", contact.get("name")), ("title", contact.get("position")),
+                             ("company", contact.get("corp_full_name")
+                              or contact.get("corp_name"))):
+            if value and not getattr(prospect, field):
+                setattr(prospect, field, str(value)[:128 if field == "company" else 64])
+                changed.append(field)
+        if changed:
+            await prospect.save(update_fields=changed)
     if contact.get("unionid"):
         return await prospects.link(prospect.id, IdentityKind.UNIONID, str(contact["unionid"]))
     return prospect.id

@@ -83,10 +83,10 @@ async def read(request: web.Request) -> web.Response:
                                  or not isinstance(progress, int | float)
                                  or not 0.0 <= progress <= 1.0):
         raise fields.invalid("progress", "must be a number from 0.0 to 1.0")
+    read_id = fields.integer(data, "read_id", high=2**62)
     now = datetime.now(UTC)
     if action == "open":
         return reply(await _open(request, data, await visitor(request), now, progress))
-    read_id = fields.integer(data, "read_id", high=2**62)
     if read_id is None:
         raise fields.invalid("read_id", "is required to " + str(action), "missing_field")
     if action == "heartbeat" and await request.config_dict[keys.BEATS].beat(
@@ -100,10 +100,12 @@ async def read(request: web.Request) -> web.Response:
     if read_row.closed_at is None:
         before = read_row.seen_at
         content.advance(read_row, now, progress)
-        closed = await content.save_progress(read_row, before, closing=action == "close")
-        if closed and action == "close":
+        if action == "close":  # the finished read is stored first (once, whatever retries
+            # come), then the read closed: a failure between the two is mended by a retry or
+            # by the worker closing it, never lost
             await request.config_dict[keys.INGEST].receive(await content.finished(read_row),
                                                            wait=0)
+        await content.save_progress(read_row, before, closing=action == "close")
     return reply({"read_id": read_row.id})
 
 

@@ -92,8 +92,7 @@ def test_classify_messages_and_events() -> None:
     assert isinstance(text.message, TextMessage)
 
     subscribe = classify("oa", parse_body(QR_SUBSCRIBE))
-    assert (subscribe.kind, subscribe.scene, subscribe.event) == ("event.subscribe", "123123",
-                                                                  "subscribe")
+    assert (subscribe.kind, subscribe.scene) == ("event.subscribe", "123123")
     assert isinstance(subscribe.message, SubscribeScanEvent)
     assert subscribe.message.scene_id == "123123"
 

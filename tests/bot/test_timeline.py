@@ -12,6 +12,7 @@ import pytest
 from bot.sandbox import Sandbox, events
 from bot.sandbox.records import new_openid
 from models import Interaction, Prospect, ProspectMerge
+from tests.bot.kit import eventually
 from tests.bot.test_admin_codes import AUTH, error, issue, people
 from tests.handlers.test_one_person import UNIONID, follow, the_one
 from tests.miniprogram_api.test_content import (
@@ -259,3 +260,24 @@ async def test_bad_prospect_ids_and_no_token(client, wechat):
         response = await client.get(f"/admin/prospects/{me.prospect_id}/timeline",
                                     headers=headers)
         assert response.status == 401
+
+
+async def test_messages_menus_and_phones_in_them(client, wechat):
+    """Every message and menu click is the person's (not only text), and a phone number in a
+    message is shown masked."""
+    openid = new_openid()
+    await oa_push(client, wechat, events.subscribe(openid))
+    await oa_push(client, wechat, events.text(openid, "我的手机 13800138000 请回电", msg_id=71))
+    await oa_push(client, wechat, {"MsgType": "image", "FromUserName": openid, "MsgId": 72,
+                                   "PicUrl": "http://example.com/p.jpg", "MediaId": "m1"})
+    await oa_push(client, wechat, {"MsgType": "event", "Event": "CLICK",
+                                   "FromUserName": openid, "EventKey": "资料"})
+
+    async def all_theirs() -> int | None:
+        rows = await Interaction.filter(prospect_id__isnull=False).count()
+        return (await Prospect.get()).id if rows == 4 else None
+
+    prospect_id = await eventually(all_theirs)
+    shown = texts(await timeline(client, prospect_id))
+    assert shown == ["点击菜单「资料」", "发送了一张图片", "发送消息：我的手机 138****8000 请回电",
+                     "关注公众号"]

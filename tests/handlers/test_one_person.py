@@ -121,3 +121,40 @@ async def test_a_follower_without_a_unionid_stays_apart(client, wechat):
     await client.app[keys.DISPATCHER].drain(timeout=5)
     assert await Prospect.filter(merged_into_id=None).count() == 2
     assert await Identity.filter(kind=IdentityKind.UNIONID).count() == 1  # the mini-program's
+
+
+async def test_a_follow_counts_at_once_while_its_unionid_waits(client, wechat):
+    """WeChat busy for user/info: the welcome goes out and the follow is attributed and counted
+    at once; only the UnionID waits for the worker's retry."""
+    ids = await people()
+    booth = await issue(client, kind="booth", channel="oa", campaign="2026 展会",
+                        salesperson_id=ids["wang"])
+    wechat.fail("/cgi-bin/user/info", -1, times=20)
+    await follow(client, wechat, booth, new_openid())
+
+    async def attributed() -> Interaction | None:
+        await client.app[keys.DISPATCHER].drain(timeout=5)
+        return await Interaction.filter(kind="event.subscribe", prospect_id__isnull=False,
+                                        code_id=booth["id"]).first()
+
+    row = await eventually(attributed)
+    assert row.processed_at is None  # the UnionID is still owed
+    stats = await (await client.get("/admin/stats?by=campaign", headers=AUTH)).json()
+    assert stats[0]["follows"] == 1 and stats[0]["prospects"] == 1
+
+
+async def test_an_account_without_user_info_still_completes_the_follow(client, wechat):
+    ids = await people()
+    booth = await issue(client, kind="booth", channel="oa", campaign="2026 展会",
+                        salesperson_id=ids["wang"])
+    wechat.fail("/cgi-bin/user/info", 48001, times=5)  # api unauthorized: for good
+    await follow(client, wechat, booth, new_openid())
+
+    async def done() -> bool:
+        await client.app[keys.DISPATCHER].drain(timeout=5)
+        return await Interaction.filter(kind="event.subscribe",
+                                        processed_at__isnull=False).exists()
+
+    assert await eventually(done)
+    assert not await Identity.filter(kind=IdentityKind.UNIONID).exists()
+    assert wechat.count("/cgi-bin/user/info") == 1
