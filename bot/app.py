@@ -21,12 +21,17 @@ from bot.ingest import Ingest
 from bot.intake import CompletionWriter, InteractionWriter
 from bot.privacy import Sealer
 from bot.settings import Secret, Settings
+from bot.signing import ExpiringIds
 from bot.store import create_store
 from bot.wechat import WeChat
 from bot.worker import Worker
+from domain import rules, scoring
 from domain.attribution import Attribution
 from domain.content import ShareTokens
 from domain.identity import Prospects
+from domain.leads import Leads
+from domain.opportunities import Messaging
+from domain.outbox import Sender
 from domain.scenes import Scenes
 from handlers import ROUTERS
 from models import Identity
@@ -71,6 +76,12 @@ def create_app(settings: Settings, *, worker: bool = True, auto_migrate: bool | 
     app[keys.SEALER] = Sealer(settings.require("secret_key"))
     app[keys.PROSPECTS] = Prospects(app[keys.SEALER])
     app[keys.SHARES] = ShareTokens(settings.require("secret_key"))
+    app[keys.LINKS] = ExpiringIds(settings.require("secret_key"), b"opportunity-page",
+                                  settings.link_ttl)
+    try:
+        app[keys.RULES] = rules.load(settings.scoring_rules)
+    except rules.RulesError as exc:
+        raise SettingError("SCRM_SCORING_RULES", str(exc)) from None
     migrate_first = settings.is_sqlite if auto_migrate is None else auto_migrate
 
     async def database(app: web.Application) -> AsyncIterator[None]:
@@ -112,13 +123,28 @@ def create_app(settings: Settings, *, worker: bool = True, auto_migrate: bool | 
         deps = {"settings": settings, "store": app[keys.STORE], "wechat": app[keys.WECHAT],
                 "prospects": app[keys.PROSPECTS], "sealer": app[keys.SEALER],
                 "attribution": app[keys.ATTRIBUTION]}
-        app[keys.DISPATCHER] = Dispatcher(ROUTERS, deps, Scenes().code, app[keys.COMPLETIONS])
+        app[keys.SENDER] = Sender(app[keys.WECHAT],
+                                  template_id=settings.oa_opportunity_template_id,
+                                  wecom_agent=settings.wecom_agent_id is not None)
+        links = app[keys.LINKS]
+        messaging = Messaging(settings.oa_opportunity_template_id,
+                              settings.wecom_agent_id is not None,
+                              lambda opportunity_id: f"{settings.public_url}/o/"
+                                                     f"{links.issue(opportunity_id)}")
+        app[keys.LEADS] = Leads(app[keys.RULES], app[keys.ATTRIBUTION], app[keys.SEALER],
+                                messaging, kick=app[keys.SENDER].kick)
+        deps["sender"] = app[keys.SENDER]
+        app[keys.DISPATCHER] = Dispatcher(ROUTERS, deps, Scenes().code, app[keys.COMPLETIONS],
+                                          after=app[keys.LEADS].after,
+                                          after_kinds=frozenset(scoring.SCORED_KINDS))
         app[keys.INGEST] = Ingest(app[keys.INTERACTIONS], app[keys.DISPATCHER])
         app[keys.WORKER] = Worker(app[keys.DISPATCHER], settings.recovery_after,
                                   ingest=app[keys.INGEST])
         if worker:
             app[keys.WORKER].start()
+            app[keys.SENDER].start()
         yield
+        await app[keys.SENDER].stop()
         await app[keys.WORKER].stop()
         await app[keys.INTERACTIONS].stop()
         await app[keys.BEATS].stop()

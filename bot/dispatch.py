@@ -24,6 +24,7 @@ from bot.signals import CodeRef, Outcome, Signal
 log = logging.getLogger(__name__)
 
 Handler = Callable[..., Awaitable[Any]]
+After = Callable[[Signal, Outcome], Awaitable[None]]
 SceneResolver = Callable[[Signal], Awaitable[CodeRef | None]]
 ANY = "*"
 
@@ -49,7 +50,9 @@ class Router:
 
 class Dispatcher:
     def __init__(self, routers: list[Router], deps: dict[str, Any], scene_code: SceneResolver,
-                 completions: CompletionWriter, handler_timeout: float = 30.0) -> None:
+                 completions: CompletionWriter, handler_timeout: float = 30.0,
+                 after: After | None = None, after_kinds: frozenset[str] = frozenset()
+                 ) -> None:
         self.table: dict[tuple[str, str, str], Handler] = {}
         for router in routers:
             for key, handler in router.handlers.items():
@@ -58,6 +61,11 @@ class Dispatcher:
         self.scene_code = scene_code
         self.completions = completions
         self.handler_timeout = handler_timeout
+        # what follows a handled signal of `after_kinds` that names a prospect (scoring:
+        # domain.leads); it reads the log, so the signal's own prospect and code are written
+        # first
+        self.after = after
+        self.after_kinds = after_kinds
         self.running: set[asyncio.Task[Any]] = set()
         self._params: dict[Handler, list[str]] = {}
         self.outage = OutageLog(log, "processing signals")
@@ -103,6 +111,12 @@ class Dispatcher:
                     self.completions.submit(Done(signal.interaction_id, outcome.prospect_id,
                                                  outcome.code_id, finished=False))
                 await outcome.then()
+            if (self.after is not None and outcome.prospect_id is not None
+                    and signal.kind in self.after_kinds):
+                if signal.interaction_id is not None:
+                    await self.completions.submit(Done(signal.interaction_id, outcome.prospect_id,
+                                                       outcome.code_id, finished=False))
+                await self.after(signal, outcome)
         if signal.interaction_id is not None:
             self.completions.submit(Done(signal.interaction_id, outcome.prospect_id,
                                          outcome.code_id))

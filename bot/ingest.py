@@ -16,6 +16,7 @@ from bot.signals import Outcome, Signal
 class Received:
     created: bool  # False for a retry of a signal stored before
     outcome: Outcome | None  # None when nothing ran, or not within the wait
+    interaction_id: int | None = None  # the stored interaction (the first one, for a retry)
 
 
 class Ingest:
@@ -34,8 +35,9 @@ class Ingest:
             actor=signal.actor, scene=signal.scene, payload=signal.fields, received_at=now,
             processed_at=None if acted_on else now))
         if not stored.created or not acted_on:
-            return Received(stored.created, None)
+            return Received(stored.created, None, stored.interaction_id)
         signal = replace(signal, interaction_id=stored.interaction_id)
         if wait is None:
-            return Received(True, await self.dispatcher.process(signal))
-        return Received(True, await self.dispatcher.within(signal, wait))
+            return Received(True, await self.dispatcher.process(signal), stored.interaction_id)
+        return Received(True, await self.dispatcher.within(signal, wait),
+                        stored.interaction_id)

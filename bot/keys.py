@@ -16,12 +16,16 @@ if TYPE_CHECKING:
     from bot.paging import Cursors
     from bot.privacy import Sealer
     from bot.settings import Settings
+    from bot.signing import ExpiringIds
     from bot.store import Store
     from bot.wechat import WeChat
     from bot.worker import Worker
     from domain.attribution import Attribution
     from domain.content import ShareTokens
     from domain.identity import Prospects
+    from domain.leads import Leads
+    from domain.outbox import Sender
+    from domain.rules import Rules
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 STORE: web.AppKey[Store] = web.AppKey("store")
@@ -39,3 +43,7 @@ CURSORS: web.AppKey[Cursors] = web.AppKey("cursors")  # the admin lists' paging
 INGEST: web.AppKey[Ingest] = web.AppKey("ingest")  # the one way in for every signal
 SHARES: web.AppKey[ShareTokens] = web.AppKey("shares")  # share tokens: signed, opaque
 BEATS: web.AppKey[HeartbeatWriter] = web.AppKey("beats")  # read heartbeats, batched
+RULES: web.AppKey[Rules] = web.AppKey("rules")  # the scoring rules in force
+SENDER: web.AppKey[Sender] = web.AppKey("sender")  # the outbox's sender
+LEADS: web.AppKey[Leads] = web.AppKey("leads")  # scoring and routing after each signal
+LINKS: web.AppKey[ExpiringIds] = web.AppKey("links")  # signed, expiring opportunity-page links

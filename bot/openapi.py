@@ -317,6 +317,17 @@ def document() -> dict[str, Any]:
             "material_id": ID, "read_id": {"type": "integer", "minimum": 1, "maximum": 2**62},
             "progress": {"type": "number", "minimum": 0, "maximum": 1},
             "share": text(64)}, closed=True))}
+    form_value = {"anyOf": [text(500, multiline=True), {"type": "number"},
+                            {"type": "boolean"}, {"type": "null"}]}
+    paths["/mp/actions"] = {"post": op(
+        "an action the scoring rules may count: a demo or pricing request, a webinar, a form",
+        answer(201, obj({"id": ID}), description="stored as an interaction"), security="mp",
+        request=obj({"kind": {"enum": ["demo_request", "pricing_request", "webinar_signup",
+                                       "webinar_attend", "form_submit"]}}, {
+            "material_id": ID,
+            "fields": {"type": "object", "maxProperties": 20,
+                       "propertyNames": {"pattern": "^[A-Za-z][A-Za-z0-9_]{0,31}$"},
+                       "additionalProperties": form_value}}, closed=True))}
     return {
         "openapi": "3.1.0",
         "info": {"title": "WeChat B2B SCRM: mini-program and admin API", "version": "1"},

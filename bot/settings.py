@@ -32,6 +32,19 @@ def _secret(value: str | None) -> Secret | None:
     return None if value in (None, "") else Secret(value)
 
 
+def _rules_file(path: str | None) -> str | None:
+    """A rules file that loads (domain/rules.py says why one does not, naming the line)."""
+    if path is None:
+        return None
+    from domain.rules import RulesError, load
+
+    try:
+        load(path)
+    except RulesError as exc:
+        raise SettingError("SCRM_SCORING_RULES", str(exc)) from None
+    return path
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite://scrm.sqlite3"
@@ -54,6 +67,7 @@ class Settings:
     admin_token: Secret | None = field(default=None, repr=False)
     secret_key: Secret | None = field(default=None, repr=False)
     public_url: str = "http://127.0.0.1:8080"
+    scoring_rules: str | None = None  # a rules file; None: the defaults (domain/scoring_rules.yaml)
     # Not in the environment: knobs for tests and benchmarks.
     callback_deadline: float = 4.0
     max_callback_body: int = 64 * 1024
@@ -61,6 +75,7 @@ class Settings:
     recovery_after: float = 30.0
     completion_linger: float = 0.1  # seconds processed marks wait to share an UPDATE
     body_timeout: float = 10.0  # seconds a request's body may take to arrive
+    link_ttl: float = 7 * 86_400  # seconds the link in a push to a salesperson works
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -99,6 +114,7 @@ class Settings:
             secret_key=_secret(_long_enough("SCRM_SECRET_KEY", get("SECRET_KEY"),
                                             MIN_SECRET_KEY)),
             public_url=base("PUBLIC_URL", cls.public_url),
+            scoring_rules=_rules_file(get("SCORING_RULES")),
         )
 
     def require(self, name: str) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import time
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -41,3 +42,27 @@ class SignedIds:
         if self.issue(int(body)) != token:  # base64 ignores a last character's spare bits
             return None
         return int(body)
+
+
+class ExpiringIds:
+    """Signed ids that stop working after `ttl` seconds (links in messages): the id and its
+    expiry travel as one signed number."""
+
+    SPAN = 10**10  # expiry in epoch seconds, below this
+
+    def __init__(self, secret_key: str, purpose: bytes, ttl: float) -> None:
+        self._ids = SignedIds(secret_key, purpose)
+        self.ttl = ttl
+
+    def issue(self, value: int, now: float | None = None) -> str:
+        until = int((time.time() if now is None else now) + self.ttl)
+        return self._ids.issue(value * self.SPAN + until)
+
+    def read(self, token: str | None, now: float | None = None) -> tuple[int | None, bool]:
+        """(the id, False) for a good token; (the id, True) for one of ours that expired;
+        (None, False) for anything else."""
+        both = self._ids.read(token)
+        if both is None:
+            return None, False
+        value, until = divmod(both, self.SPAN)
+        return value, (time.time() if now is None else now) >= until

@@ -1,8 +1,8 @@
 """Two prospects found to be one person become one, losing nothing.
 
 The prospect seen first survives. Everything that belongs to the other — identities,
-interactions, opportunities, reads, shares, earlier merges — moves to the survivor; tags are
-joined; profile fields, the owner, the first code and the partner fill what the survivor lacks
+interactions, opportunities, reads, shares, score rows, earlier merges — moves to the survivor;
+tags are joined; profile fields, the owner, the first code and the partner fill what the survivor lacks
 (the earliest first touch keeps its own). The other stays as a tombstone whose `merged_into`
 leads to the survivor (tombstones are re-pointed so that one step always reaches it), and the
 merge is recorded.
@@ -27,12 +27,21 @@ from asyncpg.exceptions import TransactionRollbackError
 from tortoise.exceptions import OperationalError
 from tortoise.transactions import in_transaction
 
-from models import Identity, Interaction, Opportunity, Prospect, ProspectMerge, Read, Share
+from models import (
+    Identity,
+    Interaction,
+    Opportunity,
+    Prospect,
+    ProspectMerge,
+    Read,
+    ScoreEntry,
+    Share,
+)
 
 log = logging.getLogger(__name__)
 PROFILE = ("name", "company", "title", "department", "industry", "company_size", "email",
            "consent_version", "consent_at")
-OWNED = (Identity, Interaction, Opportunity, Read, Share)
+OWNED = (Identity, Interaction, Opportunity, Read, Share, ScoreEntry)
 ATTEMPTS = 8
 
 

@@ -93,10 +93,10 @@ async def consent_withdrawn(signal: Signal, prospects: Prospects) -> Outcome:
         openids = await Identity.filter(prospect_id__in=everyone, kind=IdentityKind.MP_OPENID
                                         ).values_list("value", flat=True)
         personal = (Q(prospect_id__in=everyone) | Q(source="mp", actor__in=openids)) & Q(
-            kind__in=("mp.phone", "mp.profile"))
+            kind__in=("mp.phone", "mp.profile", "mp.action"))
         for row in await Interaction.filter(personal):
-            kept = {k: v for k, v in row.payload.items()
-                    if k not in ("sealed", "phone", *PROFILE_FIELDS)}
+            kept = {k: v for k, v in row.payload.items()  # a form's `fields` too
+                    if k not in ("sealed", "phone", "fields", *PROFILE_FIELDS)}
             await Interaction.filter(id=row.id).update(payload={**kept, "erased": True})
     return Outcome(prospect_id=prospect.id)
 
@@ -109,6 +109,13 @@ async def read(signal: Signal) -> Outcome:
     if material is not None and material.tags:
         prospect_id = await add_tags(prospect_id, material.tags)
     return Outcome(prospect_id=(await load(prospect_id)).id)
+
+
+@router.on("mp", "mp.action")
+async def acted(signal: Signal) -> Outcome:
+    """A demo or pricing request, a webinar, a form: the person did it (the scoring rules
+    count it)."""
+    return Outcome(prospect_id=(await load(int(signal.fields["prospect_id"]))).id)
 
 
 @router.on("mp", "mp.forward")

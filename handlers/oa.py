@@ -13,7 +13,8 @@ from bot.wechat import WeChat
 from bot.wechat.client import WeChatTransportError
 from domain.attribution import Attribution, welcome_text
 from domain.identity import Prospects
-from models import Code, IdentityKind, OutboundMessage, OutboundStatus
+from domain.outbox import Sender, delivery_report
+from models import Code, IdentityKind
 
 log = logging.getLogger(__name__)
 router = Router("oa")
@@ -100,12 +101,9 @@ for _kind in ("message.text", "message.image", "message.voice", "message.video",
 
 
 @router.on("oa", "event.templatesendjobfinish")
-async def template_delivered(signal: Signal) -> None:
-    """A delivery report: `MsgID` (capital D) is the msgid template/send returned."""
-    status = signal.get("Status", "")
-    outcome = OutboundStatus.DELIVERED if status == "success" else OutboundStatus.FAILED
-    updated = await OutboundMessage.filter(
-        channel="oa_template", wechat_msgid=signal.get("MsgID")
-    ).update(status=outcome, last_error=None if status == "success" else status[:500])
-    if not updated:
-        log.info("delivery report for an unknown template message %s", signal.get("MsgID"))
+async def template_delivered(signal: Signal, sender: Sender) -> None:
+    """A delivery report: `MsgID` (capital D) is the msgid template/send returned; a message
+    that did not reach the salesperson falls back to WeCom (domain/outbox.py)."""
+    msgid = signal.get("MsgID") or ""
+    if not await delivery_report(msgid, signal.get("Status", "") or "", sender):
+        log.info("delivery report for an unknown template message %s", msgid)

@@ -8,6 +8,7 @@ from aiohttp import web
 from bot import keys
 from bot.api import Handler, bearer
 from bot.errors import Unauthorized
+from miniprogram_api.actions import setup_action_routes
 from miniprogram_api.content import setup_content_routes
 from miniprogram_api.people import SIGNER, setup_people_routes
 from miniprogram_api.sessions import SessionSigner
@@ -30,4 +31,5 @@ def create_mp_app(root: web.Application) -> web.Application:
     app[SIGNER] = SessionSigner(root[keys.SETTINGS].require("secret_key"))
     setup_people_routes(app)
     setup_content_routes(app)
+    setup_action_routes(app)
     return app

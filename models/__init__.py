@@ -6,6 +6,7 @@ from models.interactions import Interaction
 from models.opportunities import Opportunity, OutboundMessage, OutboundStatus
 from models.people import Material, MaterialKind, Partner, Salesperson
 from models.prospects import Identity, IdentityKind, Prospect, ProspectMerge
+from models.scores import ScoreEntry
 
 MODEL_MODULES = [
     "models.people",
@@ -14,6 +15,7 @@ MODEL_MODULES = [
     "models.content",
     "models.interactions",
     "models.opportunities",
+    "models.scores",
 ]
 
 __all__ = [
@@ -35,5 +37,6 @@ __all__ = [
     "ProspectMerge",
     "Read",
     "Salesperson",
+    "ScoreEntry",
     "Share",
 ]

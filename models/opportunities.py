@@ -15,8 +15,17 @@ class Opportunity(Model):
         "models.Salesperson", related_name="opportunities", null=True, on_delete=fields.SET_NULL
     )
     score = fields.IntField(default=0)
-    status = fields.CharField(max_length=16, default="open")
+    status = fields.CharField(max_length=16, default="open")  # open | accepted | pool | closed
     reason = fields.CharField(max_length=256, null=True)
+    # who gets it and why: first_touch, last_touch, partner, team, key_account, pool
+    attribution = fields.CharField(max_length=16, null=True)
+    # every touch of the person when it qualified: an attribution dispute is settled from this
+    touches: fields.Field[list] = fields.JSONField(default=list)
+    breakdown: fields.Field[dict] = fields.JSONField(default=dict)  # the score when it qualified
+    qualified_by = fields.BigIntField(null=True)  # the interaction that made it qualify
+    qualified_at = fields.DatetimeField(null=True)  # when that interaction arrived
+    reached_at = fields.DatetimeField(null=True)  # when WeChat accepted the push to the owner
+    accepted_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:
@@ -36,6 +45,9 @@ class OutboundMessage(Model):
     id = fields.IntField(primary_key=True)
     purpose = fields.CharField(max_length=64)  # e.g. opportunity:42 — unique per channel
     channel = fields.CharField(max_length=16)  # oa_template | wecom_app | wecom_welcome
+    salesperson = fields.ForeignKeyField(
+        "models.Salesperson", related_name="messages", null=True, on_delete=fields.SET_NULL
+    )
     recipient = fields.CharField(max_length=128)
     payload: fields.Field[dict] = fields.JSONField()
     opportunity = fields.ForeignKeyField(
@@ -46,6 +58,8 @@ class OutboundMessage(Model):
     next_attempt_at = fields.DatetimeField(null=True, db_index=True)
     wechat_msgid = fields.CharField(max_length=64, null=True, db_index=True)
     last_error = fields.CharField(max_length=512, null=True)
+    claimed_until = fields.DatetimeField(null=True)  # a sender holds it until then
+    history: fields.Field[list] = fields.JSONField(default=list)  # one entry per attempt
     created_at = fields.DatetimeField(auto_now_add=True)
     sent_at = fields.DatetimeField(null=True)
 

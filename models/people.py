@@ -26,6 +26,10 @@ class Partner(Model):
     id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=128)
     tags: fields.Field[list[str]] = fields.JSONField(default=list)
+    # the salesperson who looks after the partner: their prospects' opportunities go to them
+    salesperson = fields.ForeignKeyField(
+        "models.Salesperson", related_name="partners", null=True, on_delete=fields.SET_NULL
+    )
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

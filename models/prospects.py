@@ -30,6 +30,8 @@ class Prospect(Model):
     )
     profile_score = fields.IntField(default=0)
     behavior_score = fields.IntField(default=0)
+    quadrant = fields.CharField(max_length=16, null=True)  # see domain/routing.py
+    scored_at = fields.DatetimeField(null=True)
     consent_version = fields.CharField(max_length=32, null=True)
     consent_at = fields.DatetimeField(null=True)
     merged_into = fields.ForeignKeyField(

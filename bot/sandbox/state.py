@@ -71,6 +71,7 @@ class Sandbox:
     user_tags: dict[str, set[int]] = field(default_factory=dict)
     external_contacts: dict[str, ExternalContact] = field(default_factory=dict)
     contact_ways: dict[str, ContactWay] = field(default_factory=dict)
+    app_message_bodies: dict[str, tuple[str, float]] = field(default_factory=dict)
     template_messages: list[dict[str, Any]] = field(default_factory=list)
     app_messages: list[dict[str, Any]] = field(default_factory=list)
     welcome_messages: list[dict[str, Any]] = field(default_factory=list)

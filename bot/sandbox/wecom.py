@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 
@@ -93,7 +94,18 @@ def message_send(c: Ctx) -> Reply:
     parties, tags = str(b.get("toparty") or ""), str(b.get("totag") or "")
     if not valid and not parties.strip() and not tags.strip():
         raise Refusal(81013)
+    if b.get("enable_duplicate_check") in (1, "1"):  # the same JSON within the interval: dropped
+        interval = b.get("duplicate_check_interval", 1800)
+        if not isinstance(interval, int) or isinstance(interval, bool) or not (
+                0 < interval <= 4 * 3600):
+            raise Refusal(40058)
+        body_key = json.dumps({k: v for k, v in b.items()}, sort_keys=True, ensure_ascii=False)
+        seen = s.app_message_bodies.get(body_key)
+        if seen is not None and s.clock() - seen[1] < interval:
+            return {"errcode": 0, "errmsg": "ok", "msgid": seen[0]}
     msgid = secrets.token_urlsafe(24)
+    if b.get("enable_duplicate_check") in (1, "1"):
+        s.app_message_bodies[body_key] = (msgid, s.clock())
     s.app_messages.append({"msgid": msgid, "touser": valid, "toparty": parties, "totag": tags,
                            "msgtype": msgtype, "content": b[msgtype], "body": b, "at": s.clock()})
     reply: dict[str, Any] = {"errcode": 0, "errmsg": "ok", "msgid": msgid}

@@ -51,7 +51,8 @@ class WeComAPI:
         await self._post("/cgi-bin/externalcontact/send_welcome_msg", body)
 
     async def send_app_message(self, touser: list[str], *, text: str | None = None,
-                               textcard: dict[str, str] | None = None) -> JSONDict:
+                               textcard: dict[str, str] | None = None,
+                               duplicate_check: int | None = None) -> JSONDict:
         """A text or textcard application message; partial failures come back as invaliduser.
 
         Doc: https://developer.work.weixin.qq.com/document/path/90236
@@ -64,4 +65,6 @@ class WeComAPI:
             body.update(msgtype="text", text={"content": text})
         else:
             body.update(msgtype="textcard", textcard=textcard)
+        if duplicate_check is not None:  # WeCom drops the same message within this many seconds
+            body.update(enable_duplicate_check=1, duplicate_check_interval=duplicate_check)
         return await self._post("/cgi-bin/message/send", body)

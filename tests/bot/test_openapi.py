@@ -127,6 +127,9 @@ async def test_a_whole_journey_answers_as_documented(client, wechat):
         "material_id": material["id"], "action": "open", "share": share["share"]})
     await api.call("POST", "/mp/reads", "/mp/reads", 200, headers=mp, json={
         "action": "close", "read_id": read["read_id"], "progress": 0.5})
+    await api.call("POST", "/mp/actions", "/mp/actions", 201, headers=mp, json={
+        "kind": "webinar_signup", "material_id": material["id"],
+        "fields": {"company": "某某科技", "seats": 2, "vip": True}})
 
     prospect = await Prospect.filter(merged_into_id=None).order_by("id").first()
     assert prospect is not None
