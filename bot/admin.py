@@ -3,7 +3,8 @@ callbacks brought.
 
 Every call carries `Authorization: Bearer $SCRM_ADMIN_TOKEN`; without the setting, every call is
 refused. Routes live beside their subject: admin_people (salespeople, partners, materials),
-admin_codes (codes, printing, statistics), admin_prospects (prospects, opportunities).
+admin_codes (codes, printing, statistics), admin_prospects (prospects, timelines),
+admin_opportunities (scores, opportunities and their pushes).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from bot import keys
 from bot.admin_codes import setup_code_routes
+from bot.admin_opportunities import setup_opportunity_routes
 from bot.admin_people import setup_people_routes
 from bot.admin_prospects import setup_prospect_routes
 from bot.api import Handler, bearer
@@ -38,4 +40,5 @@ def create_admin_app(root: web.Application) -> web.Application:
     setup_people_routes(app)
     setup_prospect_routes(app)
     setup_code_routes(app)
+    setup_opportunity_routes(app)
     return app

@@ -33,6 +33,7 @@ SALESPERSON: dict[str, fields.Reader] = {
 PARTNER: dict[str, fields.Reader] = {
     "name": partial(fields.text, limit=128, required=True),
     "tags": fields.tags,
+    "salesperson_id": fields.integer,  # who looks after the partner: gets its opportunities
 }
 MATERIAL: dict[str, fields.Reader] = {
     "title": partial(fields.text, limit=200, required=True),
@@ -52,7 +53,16 @@ def show_salesperson(person: Salesperson) -> dict[str, Any]:
 
 def show_partner(partner: Partner) -> dict[str, Any]:
     return {"id": partner.id, "name": partner.name, "tags": partner.tags,
+            "salesperson_id": partner.salesperson_id,  # type: ignore[attr-defined]
             "created_at": partner.created_at.isoformat()}
+
+
+async def _contact(values: dict[str, Any]) -> dict[str, Any]:
+    """A partner's contact salesperson must exist."""
+    contact = values.get("salesperson_id")
+    if contact is not None and not await Salesperson.exists(id=contact):
+        raise NotFound(f"there is no salesperson {contact}", code="unknown_salesperson")
+    return values
 
 
 def show_material(material: Material) -> dict[str, Any]:
@@ -133,13 +143,15 @@ async def hand_over(request: web.Request) -> web.Response:
 # --- partners and materials -------------------------------------------------------------------
 
 async def create_partner(request: web.Request) -> web.Response:
-    values = fields.read_form(await read_json(request), PARTNER, not_null=NOT_NULL)
+    values = await _contact(fields.read_form(await read_json(request), PARTNER,
+                                             not_null=NOT_NULL))
     return reply(show_partner(await Partner.create(**values)), status=201)
 
 
 async def edit_partner(request: web.Request) -> web.Response:
     partner = await _get(Partner, request, "partner")
-    values = fields.read_form(await read_json(request), PARTNER, partial=True, not_null=NOT_NULL)
+    values = await _contact(fields.read_form(await read_json(request), PARTNER, partial=True,
+                                             not_null=NOT_NULL))
     await _save(Partner, values, partner)
     request.config_dict[keys.ATTRIBUTION].forget_all()  # its codes' scans give its tags
     return reply(show_partner(partner))

@@ -1,5 +1,6 @@
 """Admin routes for what the callbacks brought: prospects (by identity, by id, listed with
-filters) and opportunities. Phone numbers only ever leave masked."""
+filters) and their timelines (opportunities: admin_opportunities). Phone numbers only ever
+leave masked."""
 
 from __future__ import annotations
 
@@ -23,8 +24,6 @@ from models import (
     Identity,
     IdentityKind,
     Interaction,
-    Opportunity,
-    OutboundMessage,
     Prospect,
     ProspectMerge,
 )
@@ -72,7 +71,8 @@ async def show_prospect(prospect: Prospect, sealer: Sealer) -> dict[str, Any]:
         "company_size": prospect.company_size,
         "identities": [show_identity(i, sealer) for i in identities],
         "score": {"profile": prospect.profile_score, "behavior": prospect.behavior_score,
-                  "total": prospect.profile_score + prospect.behavior_score},
+                  "total": prospect.profile_score + prospect.behavior_score,
+                  "quadrant": prospect.quadrant},
         "interactions": interactions,
         "email": prospect.email,
         "consent": None if prospect.consent_version is None else {
@@ -156,33 +156,6 @@ async def get_prospect(request: web.Request) -> web.Response:
     return reply(await show_prospect(prospect, request.config_dict[keys.SEALER]))
 
 
-async def list_opportunities(request: web.Request) -> web.Response:
-    fields.only(request.query, ("salesperson_id", "status"))
-    query = Opportunity.all().order_by("-id")
-    if "salesperson_id" in request.query:
-        query = query.filter(salesperson_id=fields.parse_id(request.query["salesperson_id"],
-                                                            "salesperson_id", "salesperson"))
-    if "status" in request.query:
-        query = query.filter(status=fields.param(request.query, "status", 16))
-    opportunities = await query.limit(500)
-    first_message: dict[int, OutboundMessage] = {}
-    for message in await OutboundMessage.filter(
-            opportunity_id__in=[o.id for o in opportunities]).order_by("-id"):
-        first_message[message.opportunity_id] = message  # type: ignore[attr-defined]
-    found = []
-    for opportunity in opportunities:
-        message = first_message.get(opportunity.id)
-        found.append({
-            "id": opportunity.id, "prospect_id": opportunity.prospect_id,  # type: ignore[attr-defined]
-            "salesperson_id": opportunity.salesperson_id,  # type: ignore[attr-defined]
-            "score": opportunity.score, "status": opportunity.status,
-            "reason": opportunity.reason, "created_at": opportunity.created_at.isoformat(),
-            "push": None if message is None else {"channel": message.channel,
-                                                  "status": message.status.value},
-        })
-    return reply(found)
-
-
 async def get_timeline(request: web.Request) -> web.Response:
     """Everything the person did across their identities, newest first:
     `{"items": [{"at", "kind", "text", …}], "next": <before> | null}`."""
@@ -202,4 +175,3 @@ def setup_prospect_routes(admin: web.Application) -> None:
     admin.router.add_get("/prospects", list_prospects)
     admin.router.add_get("/prospects/{id}", get_prospect)
     admin.router.add_get("/prospects/{id}/timeline", get_timeline)
-    admin.router.add_get("/opportunities", list_opportunities)

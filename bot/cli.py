@@ -1,4 +1,4 @@
-"""`python -m bot COMMAND`: serve, worker, sandbox, migrate, demo."""
+"""`python -m bot COMMAND`: serve, worker, sandbox, migrate, codes, rules, scores, demo."""
 
 from __future__ import annotations
 
@@ -92,6 +92,18 @@ def _codes_issue(args: argparse.Namespace) -> int:
     return asyncio.run(issue_codes(args))
 
 
+def _rules_check(args: argparse.Namespace) -> int:
+    from bot.scores_cli import check_rules
+
+    return check_rules(args)
+
+
+def _scores_rebuild(args: argparse.Namespace) -> int:
+    from bot.scores_cli import rebuild_scores
+
+    return asyncio.run(rebuild_scores(args))
+
+
 def _demo(args: argparse.Namespace) -> int:
     from bot.demo import run_demo
 
@@ -151,6 +163,26 @@ def parser() -> argparse.ArgumentParser:
     issue.add_argument("--sheet", help="write an A4 PDF sheet of the batch to this file")
     issue.add_argument("--png", help="write the (first) code's PNG to this file")
     issue.set_defaults(run=_codes_issue)
+
+    rules = commands.add_parser("rules", help="scoring rules")
+    rule_commands = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
+    check = rule_commands.add_parser(
+        "check", help="validate a scoring-rules file (a bad one is refused naming the line)",
+        description="Validates a scoring-rules file like the one SCRM_SCORING_RULES names; the "
+        "defaults, with every field explained, are domain/scoring_rules.yaml.")
+    check.add_argument("file")
+    check.set_defaults(run=_rules_check)
+
+    scores = commands.add_parser("scores", help="prospects' scores")
+    score_commands = scores.add_subparsers(dest="scores_command", required=True,
+                                           metavar="ACTION")
+    rebuild = score_commands.add_parser(
+        "rebuild", help="recompute every score and ledger from the interaction log",
+        description="Recomputes every prospect's score ledger from the interaction log with "
+        "the rules in force (SCRM_SCORING_RULES or the defaults): run it after editing the "
+        "rules. Opportunities are neither created nor pushed again.")
+    rebuild.add_argument("--quiet", action="store_true", help="no progress bar")
+    rebuild.set_defaults(run=_scores_rebuild)
 
     demo = commands.add_parser("demo", help="a zero-setup tour on the embedded default")
     demo.add_argument("--database", default=None,

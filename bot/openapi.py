@@ -59,6 +59,18 @@ def page_of(item: str) -> Schema:
     return obj({"items": {"type": "array", "items": ref(item)}, "next": nullable(TEXT)})
 
 
+QUADRANT = {"enum": ["opportunity", "nurture", "other_offer", "pool"]}
+OPPORTUNITY_STATUSES = ["open", "accepted", "won", "lost", "pool"]
+PUSH_STATUSES = ["pending", "sent", "delivered", "failed"]
+OPPORTUNITY = obj({
+    "id": ID, "prospect_id": ID, "salesperson_id": nullable(ID),
+    "salesperson": nullable(TEXT), "score": {"type": "integer"},
+    "status": {"enum": OPPORTUNITY_STATUSES}, "reason": nullable(TEXT),
+    "attribution": nullable({"enum": ["first_touch", "last_touch", "partner", "team",
+                                      "key_account", "pool"]}),
+    "created_at": WHEN, "qualified_at": nullable(WHEN), "reached_at": nullable(WHEN),
+    "accepted_at": nullable(WHEN), "speed_to_lead_ms": nullable({"type": "integer"}),
+    "push": nullable(obj({"channel": TEXT, "status": {"enum": PUSH_STATUSES}}))})
 COUNTS = {name: {"type": "integer", "minimum": 0}
           for name in ("scans", "follows", "prospects", "opportunities")}
 SCHEMAS: dict[str, Schema] = {
@@ -68,7 +80,8 @@ SCHEMAS: dict[str, Schema] = {
                         "oa_openid": nullable(TEXT), "wecom_userid": nullable(TEXT),
                         "daily_cap": {"type": "integer"}, "active": {"type": "boolean"},
                         "created_at": WHEN}),
-    "Partner": obj({"id": ID, "name": TEXT, "tags": TAGS, "created_at": WHEN}),
+    "Partner": obj({"id": ID, "name": TEXT, "tags": TAGS, "salesperson_id": nullable(ID),
+                    "created_at": WHEN}),
     "Material": obj({"id": ID, "title": TEXT, "kind": {"enum": MATERIAL_KINDS},
                      "url": nullable(TEXT), "tags": TAGS, "created_at": WHEN}),
     "Code": obj({
@@ -100,7 +113,7 @@ SCHEMAS: dict[str, Schema] = {
             "kind": {"enum": ["oa_openid", "mp_openid", "unionid", "external_userid",
                               "phone"]}, "value": TEXT})},
         "score": obj({"profile": {"type": "integer"}, "behavior": {"type": "integer"},
-                      "total": {"type": "integer"}}),
+                      "total": {"type": "integer"}, "quadrant": nullable(QUADRANT)}),
         "interactions": {"type": "integer", "minimum": 0},
         "consent": nullable(obj({"version": TEXT, "at": nullable(WHEN)})),
         "merged_from": {"type": "array", "items": obj({
@@ -108,10 +121,31 @@ SCHEMAS: dict[str, Schema] = {
     "Timeline": obj({"items": {"type": "array", "items": obj({
         "id": {"type": "integer"}, "at": WHEN, "kind": TEXT, "source": TEXT, "text": TEXT,
         "code_id": nullable(ID)})}, "next": nullable({"type": "integer"})}),
-    "Opportunity": obj({"id": ID, "prospect_id": ID, "salesperson_id": nullable(ID),
-                        "score": {"type": "integer"}, "status": TEXT, "reason": nullable(TEXT),
-                        "created_at": WHEN,
-                        "push": nullable(obj({"channel": TEXT, "status": TEXT}))}),
+    "Opportunity": OPPORTUNITY,
+    "OpportunityDetail": {"allOf": [OPPORTUNITY, obj({
+        "prospect": obj({"id": ID, "name": nullable(TEXT), "company": nullable(TEXT),
+                         "title": nullable(TEXT)}),
+        "qualified_by": nullable({"type": "integer"}),
+        "touches": {"type": "array", "items": obj({
+            "interaction_id": {"type": "integer"}, "at": WHEN, "kind": TEXT, "code_id": ID,
+            "code_kind": {"enum": CODE_KINDS}, "campaign": nullable(TEXT),
+            "salesperson_id": nullable(ID), "partner_id": nullable(ID),
+            "team": nullable(TEXT)})},
+        "breakdown": {"type": "object"},
+        "pushes": {"type": "array", "items": obj({
+            "id": ID, "channel": TEXT, "status": {"enum": PUSH_STATUSES},
+            "attempts": {"type": "integer", "minimum": 0}, "last_error": nullable(TEXT),
+            "wechat_msgid": nullable(TEXT), "sent_at": nullable(WHEN),
+            "next_attempt_at": nullable(WHEN), "history": {"type": "array"}})}})]},
+    "Score": obj({
+        "prospect_id": ID, "profile": {"type": "integer"}, "behavior": {"type": "integer"},
+        "total": {"type": "integer"}, "quadrant": QUADRANT,
+        "thresholds": obj({"fit": {"type": "integer"}, "engagement": {"type": "integer"}}),
+        "cleaned": nullable(TEXT), "key_account": nullable(TEXT), "scored_at": nullable(WHEN),
+        "ledger": {"type": "array", "items": obj({
+            "rule": TEXT, "label": TEXT, "kind": {"enum": ["profile", "behavior"]},
+            "points": {"type": "integer"}, "now": {"type": "number"},
+            "interaction_id": nullable({"type": "integer"}), "at": WHEN})}}),
     "StatsRow": obj(COUNTS, {"code": ID, "campaign": nullable(TEXT), "partner": nullable(ID),
                              "salesperson_id": nullable(ID), "salesperson": TEXT,
                              "kind": TEXT, "channel": TEXT, "serial": nullable({
@@ -142,7 +176,7 @@ SALESPERSON_FIELDS = {"name": text(64), "team": nullable(text(64)),
                       "oa_openid": nullable(text(64)), "wecom_userid": nullable(text(64)),
                       "daily_cap": {"type": "integer", "minimum": 0, "maximum": 10_000},
                       "active": {"type": "boolean"}}
-PARTNER_FIELDS = {"name": text(128), "tags": TAGS}
+PARTNER_FIELDS = {"name": text(128), "tags": TAGS, "salesperson_id": nullable(ID)}
 MATERIAL_FIELDS = {"title": text(200), "kind": {"enum": MATERIAL_KINDS},
                    "url": nullable({"type": "string", "format": "uri", "maxLength": 1024,
                                     "pattern": "^https?://[^/\\s:]+(:[1-9][0-9]{0,3})?(/\\S*)?$"}),
@@ -282,7 +316,15 @@ def document() -> dict[str, Any]:
     paths["/admin/opportunities"] = {"get": op(
         "opportunities, newest first", answer(200, {"type": "array",
                                                     "items": ref("Opportunity")}),
-        parameters=[query("salesperson_id", ID), query("status", text(16))])}
+        parameters=[query("salesperson_id", ID), query("prospect_id", ID),
+                    query("status", {"enum": OPPORTUNITY_STATUSES})])}
+    paths["/admin/opportunities/{id}"] = {"get": op(
+        "an opportunity: its touches (the attribution record), the score it qualified with, "
+        "every push attempt and the speed to lead", answer(200, ref("OpportunityDetail")),
+        parameters=[path_id("opportunity")])}
+    paths["/admin/prospects/{id}/score"] = {"get": op(
+        "a prospect's score: every point a ledger row naming its rule and interaction",
+        answer(200, ref("Score")), parameters=[path_id("prospect")])}
     paths["/admin/stats"] = {"get": op(
         "scans, follows, prospects and opportunities per code, campaign, partner or "
         "salesperson (by owner, with an unassigned row)",

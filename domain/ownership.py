@@ -8,7 +8,7 @@ from tortoise.transactions import in_transaction
 
 from models import Opportunity, Prospect
 
-OPEN = "open"
+OPEN = ("open", "accepted")  # opportunities still being worked
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,6 @@ async def handover(from_id: int, to_id: int) -> Handover:
     async with in_transaction():
         prospects = await Prospect.filter(owner_id=from_id, merged_into_id=None).update(
             owner_id=to_id)
-        opportunities = await Opportunity.filter(salesperson_id=from_id, status=OPEN).update(
+        opportunities = await Opportunity.filter(salesperson_id=from_id, status__in=OPEN).update(
             salesperson_id=to_id)
     return Handover(prospects, opportunities)

@@ -65,6 +65,10 @@ async def context_of(rows: Sequence[Interaction]) -> Context:
     return found
 
 
+ACTIONS = {"demo_request": "预约演示", "pricing_request": "咨询报价",
+           "webinar_signup": "报名直播", "webinar_attend": "参加直播", "form_submit": "提交表单"}
+
+
 def duration(seconds: float) -> str:
     minutes, rest = divmod(int(round(seconds)), 60)
     return f"{minutes}分{rest}秒" if minutes else f"{rest}秒"
@@ -117,6 +121,10 @@ def describe(row: Interaction, c: Context) -> str:
                 f"{duration(float(p.get('seconds') or 0))} {progress}%{via}")
     if kind == "mp.forward":
         return f"转发{c.material(p.get('material_id'))}给一位新读者"
+    if kind == "mp.action":
+        what = ACTIONS.get(str(p.get("action")), "在小程序中操作")
+        material = c.material(p.get("material_id")) if p.get("material_id") else ""
+        return f"{what}{material}"
     return kind
 
 

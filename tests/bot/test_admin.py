@@ -169,7 +169,7 @@ async def test_prospect_detail(client):
     assert body["tags"] == ["cloud"]
     assert body["owner"] == {"salesperson_id": person.id, "salesperson": "王伟",
                              "partner_id": partner.id, "partner": "渠道A"}
-    assert body["score"] == {"profile": 20, "behavior": 15, "total": 35}
+    assert body["score"] == {"profile": 20, "behavior": 15, "total": 35, "quadrant": None}
     assert body["interactions"] == 3
 
 

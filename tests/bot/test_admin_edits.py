@@ -125,16 +125,22 @@ async def test_edit_a_salesperson_with_every_field(client):
 
 async def test_edit_a_partner_with_every_field(client):
     made = await created(client, "partners", {"name": "上海渠道", "tags": ["渠道:上海"]})
+    contact = await created(client, "salespeople", {"name": "渠道经理"})
     status, body = await patch(client, f"/admin/partners/{made['id']}",
-                               {"name": "北京渠道", "tags": ["渠道:北京", " vip ", "vip"]})
+                               {"name": "北京渠道", "tags": ["渠道:北京", " vip ", "vip"],
+                                "salesperson_id": contact["id"]})
     assert status == 200, body
     assert body == {"id": made["id"], "name": "北京渠道", "tags": ["渠道:北京", "vip"],
-                    "created_at": made["created_at"]}
+                    "salesperson_id": contact["id"], "created_at": made["created_at"]}
     assert set(body) == PARTNER_FIELDS
     assert await stored("partners", made["id"]) == {"id": made["id"], "name": "北京渠道",
                                                      "tags": ["渠道:北京", "vip"]}
     status, body = await patch(client, f"/admin/partners/{made['id']}", {"tags": []})
     assert status == 200 and (body["name"], body["tags"]) == ("北京渠道", [])
+    status, body = await patch(client, f"/admin/partners/{made['id']}", {"salesperson_id": 999})
+    assert status == 404 and body["error"]["code"] == "unknown_salesperson"
+    status, body = await patch(client, f"/admin/partners/{made['id']}", {"salesperson_id": None})
+    assert status == 200 and body["salesperson_id"] is None
 
 
 async def test_edit_a_material_with_every_field(client):

@@ -28,7 +28,7 @@ B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 SALESPERSON_FIELDS = {"id", "name", "team", "oa_openid", "wecom_userid", "daily_cap", "active",
                       "created_at"}
-PARTNER_FIELDS = {"id", "name", "tags", "created_at"}
+PARTNER_FIELDS = {"id", "name", "tags", "salesperson_id", "created_at"}
 MATERIAL_FIELDS = {"id", "title", "kind", "url", "tags", "created_at"}
 CODE_FIELDS = {"id", "kind", "channel", "scene", "campaign", "tags", "salesperson_id",
                "salesperson", "partner_id", "partner", "material_id", "material", "team",

@@ -89,7 +89,8 @@ async def test_a_whole_journey_answers_as_documented(client, wechat):
                    200, headers=a, json={"daily_cap": 80})
     await api.call("GET", "/admin/salespeople?limit=2", "/admin/salespeople", 200, headers=a)
     partner = await api.call("POST", "/admin/partners", "/admin/partners", 201, headers=a,
-                             json={"name": "渠道", "tags": ["渠道"]})
+                             json={"name": "渠道", "tags": ["渠道"],
+                                   "salesperson_id": person["id"]})
     await api.call("PATCH", f"/admin/partners/{partner['id']}", "/admin/partners/{id}", 200,
                    headers=a, json={"tags": ["渠道:北京"]})
     await api.call("GET", "/admin/partners", "/admin/partners", 200, headers=a)
@@ -133,7 +134,7 @@ async def test_a_whole_journey_answers_as_documented(client, wechat):
 
     prospect = await Prospect.filter(merged_into_id=None).order_by("id").first()
     assert prospect is not None
-    await Opportunity.create(prospect=prospect, salesperson_id=ids["wang"])
+    made = await Opportunity.create(prospect=prospect, salesperson_id=ids["wang"])
     await api.call("GET", "/admin/prospects?limit=1", "/admin/prospects", 200, headers=a)
     await api.call("GET", f"/admin/prospects?identity=oa_openid:{openid}", "/admin/prospects",
                    200, headers=a)
@@ -142,6 +143,10 @@ async def test_a_whole_journey_answers_as_documented(client, wechat):
     await api.call("GET", f"/admin/prospects/{session['prospect_id']}/timeline",
                    "/admin/prospects/{id}/timeline", 200, headers=a)
     await api.call("GET", "/admin/opportunities", "/admin/opportunities", 200, headers=a)
+    await api.call("GET", f"/admin/opportunities/{made.id}", "/admin/opportunities/{id}", 200,
+                   headers=a)
+    await api.call("GET", f"/admin/prospects/{prospect.id}/score", "/admin/prospects/{id}/score",
+                   200, headers=a)
     for by in ("code", "campaign", "salesperson", "partner"):
         await api.call("GET", f"/admin/stats?by={by}", "/admin/stats", 200, headers=a)
     await api.call("POST", f"/admin/salespeople/{ids['wang']}/handover",

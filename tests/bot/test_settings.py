@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import MissingSetting
+from bot.errors import MissingSetting, SettingError
 from bot.settings import Secret, Settings
+from domain.rules import DEFAULTS as DEFAULT_RULES
 
 ENV = {
     "SCRM_DATABASE_URL": "postgres://scrm:pw@db:5432/scrm",
@@ -33,6 +34,7 @@ ENV = {
     "SCRM_ADMIN_TOKEN": "admin-token-value",
     "SCRM_SECRET_KEY": "secret-key-value-0123456789abcdef",
     "SCRM_PUBLIC_URL": "https://scrm.example.com/",
+    "SCRM_SCORING_RULES": str(DEFAULT_RULES),
 }
 SECRETS = ("SCRM_OA_SECRET", "SCRM_OA_TOKEN", "SCRM_OA_AES_KEY", "SCRM_MP_SECRET",
            "SCRM_WECOM_TOKEN", "SCRM_WECOM_AES_KEY", "SCRM_WECOM_SECRET", "SCRM_ADMIN_TOKEN",
@@ -50,14 +52,31 @@ def test_every_variable_of_the_contract_is_read() -> None:
     assert s.mp_appid == "wx4f4bc4dec97d474b" and s.wecom_corpid == "wx5823bf96d3bd56c7"
     assert s.wecom_agent_id == 1000002
     assert s.public_url == "https://scrm.example.com"
+    assert s.scoring_rules == str(DEFAULT_RULES)
     for name in SECRETS:
         value = getattr(s, name.removeprefix("SCRM_").lower())
         assert isinstance(value, Secret) and value == ENV[name]
     # every field the environment can set was set from it
     read = {f.name for f in fields(Settings)} - {"callback_deadline", "max_callback_body",
                                                  "timestamp_tolerance", "recovery_after",
-                                                 "completion_linger", "body_timeout"}
+                                                 "completion_linger", "body_timeout",
+                                                 "link_ttl"}
     assert {f"SCRM_{name.upper()}" for name in read} == set(ENV)
+
+
+def test_a_bad_rules_file_is_one_line_naming_the_variable_and_the_line(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(DEFAULT_RULES.read_text(encoding="utf-8").replace(
+        "cap: 5}", "cap: -5}", 1), encoding="utf-8")
+    with pytest.raises(SettingError) as caught:
+        Settings.from_env({"SCRM_SCORING_RULES": str(rules)})
+    line = next(n for n, text in enumerate(rules.read_text().splitlines(), 1) if "cap: -5" in text)
+    assert caught.value.message == (f"SCRM_SCORING_RULES: {rules}, line {line}: `cap` in "
+                                     "behaviour rule `follow` must be from 0 to 100000")
+    with pytest.raises(SettingError) as missing:
+        Settings.from_env({"SCRM_SCORING_RULES": str(tmp_path / "nope.yaml")})
+    assert missing.value.message.startswith("SCRM_SCORING_RULES: ")
+    assert "cannot be read" in missing.value.message
 
 
 def test_defaults_of_the_contract() -> None:
