@@ -26,6 +26,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     for line in settings.unconfigured():
         log.info("%s", line)
+    log.info("scoring with the rules in %s", settings.scoring_rules or
+             "domain/scoring_rules.yaml (the defaults; SCRM_SCORING_RULES names another file)")
     app = create_app(settings, worker=not args.no_worker)
     worker = "off" if args.no_worker else "on"
     # libuv's event loop: the callback path spends much of its time in socket reads and writes.

@@ -90,10 +90,14 @@ class Dispatcher:
         return handler(**kwargs)
 
     async def process(self, signal: Signal,
-                      replied: Callable[[Outcome], None] | None = None) -> Outcome:
+                      replied: Callable[[Outcome], None] | None = None, *,
+                      defer_after: bool = False) -> Outcome:
         """Runs the handler of a stored signal and marks it processed with what the handler
         learned. `replied` hears of the outcome as soon as the handler returns, before any work
-        it left for after the reply (`Outcome.then`) runs."""
+        it left for after the reply (`Outcome.then`) runs. With `defer_after`, what follows
+        the signal (`after`: scoring) goes on in a task of its own once the handler and `then`
+        are done, so a caller waiting for the outcome does not wait for it; the signal is
+        complete only once that is done too."""
         code = None if signal.scene is None else await self.scene_code(signal)
         scene_kind = "none" if code is None else code.kind
         handler = self.find(signal.source, signal.kind, scene_kind)
@@ -106,20 +110,42 @@ class Dispatcher:
                 outcome.code_id = code.id
             if replied is not None:
                 replied(outcome)
+            following = self._follows(signal, outcome)
+            if (outcome.then is not None or following) and signal.interaction_id is not None:
+                # recorded now, whatever follows: what `after` reads includes this signal
+                marked = self.completions.submit(Done(signal.interaction_id, outcome.prospect_id,
+                                                      outcome.code_id, finished=False))
             if outcome.then is not None:
-                if signal.interaction_id is not None:  # recorded now, whatever `then` does
-                    self.completions.submit(Done(signal.interaction_id, outcome.prospect_id,
-                                                 outcome.code_id, finished=False))
                 await outcome.then()
-            if (self.after is not None and outcome.prospect_id is not None
-                    and signal.kind in self.after_kinds):
+            if following and defer_after:
+                task = asyncio.create_task(self._after_then_done(signal, outcome),
+                                           name=f"after-{signal.interaction_id}")
+                self.running.add(task)
+                task.add_done_callback(self._finished)
+                return outcome
+            if following:
                 if signal.interaction_id is not None:
-                    await self.completions.submit(Done(signal.interaction_id, outcome.prospect_id,
-                                                       outcome.code_id, finished=False))
-                await self.after(signal, outcome)
+                    await marked
+                await self.after(signal, outcome)  # type: ignore[misc]
+        self._done(signal, outcome)
+        return outcome
+
+    def _follows(self, signal: Signal, outcome: Outcome) -> bool:
+        return (self.after is not None and outcome.prospect_id is not None
+                and signal.kind in self.after_kinds)
+
+    def _done(self, signal: Signal, outcome: Outcome) -> None:
         if signal.interaction_id is not None:
             self.completions.submit(Done(signal.interaction_id, outcome.prospect_id,
                                          outcome.code_id))
+
+    async def _after_then_done(self, signal: Signal, outcome: Outcome) -> Outcome:
+        async with asyncio.timeout(self.handler_timeout):
+            if signal.interaction_id is not None:  # the mark made in `process`: written first
+                await self.completions.submit(Done(signal.interaction_id, outcome.prospect_id,
+                                                   outcome.code_id, finished=False))
+            await self.after(signal, outcome)  # type: ignore[misc]
+        self._done(signal, outcome)
         return outcome
 
     def start(self, signal: Signal,

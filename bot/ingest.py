@@ -26,8 +26,8 @@ class Ingest:
 
     async def receive(self, signal: Signal, *, wait: float | None = None) -> Received:
         """Stores `signal` (once, whatever the retries) and dispatches it: inline when `wait`
-        is None (its errors are the caller's), else for at most `wait` seconds, the rest going
-        on after the answer."""
+        is None (the handler's errors are the caller's; scoring goes on after), else for at
+        most `wait` seconds, the rest going on after the answer."""
         now = datetime.now(UTC)
         acted_on = self.dispatcher.acts_on(signal)
         stored = await self.writer.save(Row(
@@ -37,7 +37,8 @@ class Ingest:
         if not stored.created or not acted_on:
             return Received(stored.created, None, stored.interaction_id)
         signal = replace(signal, interaction_id=stored.interaction_id)
-        if wait is None:
-            return Received(True, await self.dispatcher.process(signal), stored.interaction_id)
+        if wait is None:  # what follows the signal (scoring) goes on after the answer
+            return Received(True, await self.dispatcher.process(signal, defer_after=True),
+                            stored.interaction_id)
         return Received(True, await self.dispatcher.within(signal, wait),
                         stored.interaction_id)

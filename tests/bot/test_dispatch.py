@@ -274,3 +274,67 @@ async def test_failed_work_after_the_reply_leaves_the_signal_for_the_worker() ->
     assert outcome is not None and outcome.reply == "welcome"
     await d.drain(timeout=1)
     assert completions.done == [Done(12, 4, None, finished=False)]  # attributed, not finished
+
+
+def _following(after: Any) -> tuple[Dispatcher, Completions]:
+    router = Router("r")
+
+    @router.on("oa", "event.subscribe")
+    async def followed(signal: Signal) -> Outcome:
+        return Outcome(prospect_id=7, reply="hi")
+
+    return dispatcher(router, after=after, after_kinds=frozenset({"event.subscribe"}))
+
+
+async def test_what_follows_a_signal_sees_it_marked_then_completes_it() -> None:
+    seen: list[list[Done]] = []
+    d: Dispatcher
+
+    async def after(signal: Signal, outcome: Outcome) -> None:
+        seen.append(list(completions.done))
+
+    d, completions = _following(after)
+    outcome = await d.process(push(SUBSCRIBE))
+    assert outcome.reply == "hi"
+    # the signal's prospect was recorded before `after` read the log, and finished after it
+    assert seen == [[Done(1, 7, None, finished=False)]]
+    assert completions.done == [Done(1, 7, None, finished=False), Done(1, 7, None)]
+
+
+async def test_deferred_after_runs_past_the_answer_and_only_then_completes() -> None:
+    release = asyncio.Event()
+
+    async def after(signal: Signal, outcome: Outcome) -> None:
+        await release.wait()
+
+    d, completions = _following(after)
+    outcome = await d.process(push(SUBSCRIBE), defer_after=True)
+    assert outcome.reply == "hi"
+    assert Done(1, 7, None) not in completions.done  # not complete while scoring runs
+    release.set()
+    await d.drain(timeout=5)
+    assert completions.done[-1] == Done(1, 7, None)
+
+
+async def test_a_failing_after_leaves_the_signal_unfinished_for_the_worker() -> None:
+    async def after(signal: Signal, outcome: Outcome) -> None:
+        raise RuntimeError("scoring failed")
+
+    d, completions = _following(after)
+    await d.process(push(SUBSCRIBE), defer_after=True)
+    await d.drain(timeout=5)
+    assert all(not done.finished for done in completions.done)
+    with pytest.raises(RuntimeError, match="scoring failed"):
+        await d.process(push(SUBSCRIBE))  # inline: the caller (the worker) sees it
+    assert all(not done.finished for done in completions.done)
+
+
+async def test_a_signal_of_another_kind_or_without_a_prospect_has_nothing_after() -> None:
+    calls: list[str] = []
+
+    async def after(signal: Signal, outcome: Outcome) -> None:
+        calls.append(signal.kind)
+
+    d, completions = _following(after)
+    await d.process(push({"MsgType": "text", "Content": "hi", "MsgId": "1"}))
+    assert calls == [] and completions.done == [Done(1, None, None)]
