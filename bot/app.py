@@ -155,11 +155,13 @@ def create_app(settings: Settings, *, worker: bool = True, auto_migrate: bool | 
     app.cleanup_ctx.extend([database, store, http, pipeline])
     if serve_http:
         from bot import admin
+        from bot.page import setup_page_routes
         from miniprogram_api import create_mp_app
 
         app.router.add_get("/healthz", healthz)
         app.router.add_get("/openapi.json", openapi.serve)
         callbacks.setup_routes(app)
+        setup_page_routes(app)
         app.add_subapp("/admin", admin.create_admin_app(app))
         app.add_subapp("/mp", create_mp_app(app))
     return app

@@ -27,6 +27,8 @@ SENSITIVE = re.compile(
     r"=([^&\s\"']+)")
 # Something shaped like a signed token (ours, a JWT): two or three long base64url parts.
 TOKEN_SHAPED = re.compile(r"\b[A-Za-z0-9_-]{20,}\.[A-Za-z0-9_-]{16,}(?:\.[A-Za-z0-9_-]{16,})?\b")
+# The opportunity page's link: its token lets whoever holds it see and accept the opportunity.
+PAGE_LINK = re.compile(r"(/o/)[A-Za-z0-9_=-]{8,}")
 BEARER = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+")
 AUTHORIZATION = re.compile(r"(?i)(authorization['\"]?\s*[:=,]\s*['\"]?)[^\r\n'\"]+")
 PERCENT_DIGIT = re.compile(r"%3([0-9])")
@@ -49,6 +51,8 @@ def scrub(text: str) -> str:
         text = PERCENT_DIGIT.sub(r"\1", text)
     text = SENSITIVE.sub(lambda m: f"{m.group(1)}=***", text)
     text = TOKEN_SHAPED.sub("***", text)
+    if "/o/" in text:
+        text = PAGE_LINK.sub(r"\1***", text)
     text = BEARER.sub(lambda m: f"{m.group(1)} ***", text)
     text = AUTHORIZATION.sub(lambda m: f"{m.group(1)}***", text)
     return mask_phones(text)

@@ -37,6 +37,8 @@ PHONE = "13800138000"
     ("call +8613912345678 now", "13912345678"),
     ("token=T0K3N&password=PW", "T0K3N"),
     ("token=T0K3N&password=PW", "=PW"),
+    ('"GET /o/MjE3OTY3Nzg1ODUu5Snr5p8SYC3fjnlg HTTP/1.1" 200', "MjE3OTY3Nzg1ODUu5Snr5p8SYC3fjnlg"),
+    ("POST /o/MjE3OTY3Nzg1ODUu5Snr5p8SYC3fjnlg/accept", "5Snr5p8SYC3fjnlg"),
 ])
 def test_scrub_masks_query_strings_tokens_and_phones(raw: str, hidden: str) -> None:
     clean = scrub(raw)
