@@ -45,11 +45,12 @@ class Leads:
         queued = False
         async with locked(prospect_id) as prospect:
             members = await family(prospect.id)
+            was = prospect.quadrant  # before this signal: did they just qualify?
             score = await scoring.score_one(self.rules, prospect.id)
             trigger = await self._trigger(signal)
             opportunity = await route(self.rules, prospect, members, score, trigger,
                                       await self._phone(members), self.attribution,
-                                      self.messaging)
+                                      self.messaging, was=was)
             queued = opportunity is not None and opportunity.salesperson_id is not None  # type: ignore[attr-defined]
             if signal is not None and signal.kind == "mp.read":
                 material = await Material.get_or_none(

@@ -2,10 +2,10 @@
 
 The prospect seen first survives. Everything that belongs to the other — identities,
 interactions, opportunities, reads, shares, score rows, earlier merges — moves to the survivor;
-tags are joined; profile fields, the owner, the first code and the partner fill what the survivor lacks
-(the earliest first touch keeps its own). The other stays as a tombstone whose `merged_into`
-leads to the survivor (tombstones are re-pointed so that one step always reaches it), and the
-merge is recorded.
+tags are joined; profile fields, the owner, the first code and the partner fill what the
+survivor lacks (the earliest first touch keeps its own). The other stays as a tombstone whose
+`merged_into` leads to the survivor (tombstones are re-pointed so that one step always reaches
+it), and the merge is recorded.
 
 Merges take both prospect rows FOR UPDATE in id order, so overlapping merges queue rather than
 deadlock; one that finds a prospect merged away meanwhile starts again from the survivors. On

@@ -23,7 +23,7 @@ from typing import Any
 
 from domain import outbox
 from domain.attribution import Attribution
-from domain.rules import Rules
+from domain.rules import Rules, contains
 from domain.scoring import NURTURE, OPPORTUNITY, OTHER_OFFER, SCAN_KINDS, Score
 from models import (
     Code,
@@ -61,7 +61,7 @@ class Trigger:
 def cleaned(rules: Rules, prospect: Prospect, phone: str | None) -> str | None:
     """Why a prospect is not a lead (test data, a competitor, an invalid phone), or None."""
     for value in (prospect.name, prospect.company):
-        if value and any(marker.casefold() in value.casefold() for marker in rules.test_markers):
+        if value and any(contains(value, marker) for marker in rules.test_markers):
             return "test data"
     if prospect.email and "@" in prospect.email:
         domain = prospect.email.rsplit("@", 1)[1].lower()
@@ -73,9 +73,9 @@ def cleaned(rules: Rules, prospect: Prospect, phone: str | None) -> str | None:
 
 
 def key_account(rules: Rules, prospect: Prospect) -> str | None:
-    company = (prospect.company or "").casefold()
+    company = prospect.company or ""
     for name in rules.key_accounts:
-        if company and name.casefold() in company:
+        if company and contains(company, name):
             return name
     return None
 
@@ -111,9 +111,13 @@ async def _active(salesperson_id: int | None) -> Salesperson | None:
 async def owner_for(rules: Rules, prospect: Prospect, touches: list[dict[str, Any]],
                     attribution: Attribution) -> tuple[Salesperson | None, str]:
     """Who gets the opportunity, and by which rule."""
-    if rules.attribution == "last_touch":
-        for touch in reversed(touches):
-            if (person := await _active(touch["salesperson_id"])) is not None:
+    if rules.attribution == "last_touch" and touches:
+        last = touches[-1]  # its salesperson, or its booth team's turn
+        if (person := await _active(last["salesperson_id"])) is not None:
+            return person, "last_touch"
+        if last["team"]:
+            turn = await attribution.next_in_team(last["team"], last["backup_salesperson_id"])
+            if (person := await _active(turn)) is not None:
                 return person, "last_touch"
     if (person := await _active(prospect.owner_id)) is not None:  # type: ignore[attr-defined]
         return person, "first_touch"
@@ -180,8 +184,12 @@ def push_payload(*, title: str, person: str, matter: str, note: str, at: datetim
 
 async def route(rules: Rules, prospect: Prospect, family: list[int], score: Score,
                 trigger: Trigger, phone: str | None, attribution: Attribution,
-                messaging: Messaging) -> Opportunity | None:
-    """Acts on a fresh score of a locked survivor: an opportunity and its push, or a tag."""
+                messaging: Messaging, was: str | None = None) -> Opportunity | None:
+    """Acts on a fresh score of a locked survivor (`was`: their quadrant before it): an
+    opportunity and its push, or a tag. One opportunity per qualification: while one is
+    being worked nothing new is made (a pool one goes to an owner once there is one), and
+    after one is won or lost a new one needs the person to qualify again — to come back into
+    the opportunity quadrant."""
     reason = cleaned(rules, prospect, phone)
     if reason is not None:
         if score.quadrant == OPPORTUNITY:
@@ -195,7 +203,11 @@ async def route(rules: Rules, prospect: Prospect, family: list[int], score: Scor
             prospect.tags = [*prospect.tags, tag]
             await prospect.save(update_fields=["tags"])
         return None
-    if await Opportunity.exists(prospect_id__in=family, status__in=OPEN_STATUSES):
+    last = await Opportunity.filter(prospect_id__in=family).order_by("-id").first()
+    if last is not None and last.status == "pool":
+        return await _from_pool(rules, prospect, family, last, attribution, messaging)
+    if last is not None and (last.status in OPEN_STATUSES or was == OPPORTUNITY
+                             or score.quadrant != OPPORTUNITY):
         return None
     touches = await touches_of(family)
     person, rule = await owner_for(rules, prospect, touches, attribution)
@@ -212,7 +224,7 @@ async def route(rules: Rules, prospect: Prospect, family: list[int], score: Scor
                 f"{rules.engagement}")[:256],
         attribution=rule, touches=touches,
         breakdown={"profile": score.profile, "behavior": score.behavior,
-                   "total": score.total, "quadrant": score.quadrant,
+                   "total": score.total, "quadrant": score.quadrant, "why": why_text,
                    "ledger": [{"rule": e.rule, "points": e.points,
                                "interaction_id": e.interaction_id} for e in score.entries]},
         qualified_by=trigger.interaction_id, qualified_at=trigger.received_at)
@@ -220,21 +232,46 @@ async def route(rules: Rules, prospect: Prospect, family: list[int], score: Scor
         log.info("opportunity %d for prospect %d goes to the public pool: no owner",
                  opportunity.id, prospect.id)
         return opportunity
+    await _tell(prospect, opportunity, person, rule, messaging)
+    return opportunity
+
+
+async def _from_pool(rules: Rules, prospect: Prospect, family: list[int],
+                     opportunity: Opportunity, attribution: Attribution,
+                     messaging: Messaging) -> Opportunity | None:
+    """A pool opportunity goes to an owner as soon as the person has one (a salesperson's code
+    scanned since, a partner given a contact salesperson)."""
+    touches = await touches_of(family)
+    person, rule = await owner_for(rules, prospect, touches, attribution)
+    if person is None:
+        return None
+    taken = await Opportunity.filter(id=opportunity.id, status="pool").update(
+        salesperson_id=person.id, status="open", attribution=rule, touches=touches)
+    if not taken:
+        return None
+    opportunity.salesperson_id, opportunity.status = person.id, "open"  # type: ignore[attr-defined]
+    await _tell(prospect, opportunity, person, rule, messaging)
+    return opportunity
+
+
+async def _tell(prospect: Prospect, opportunity: Opportunity, person: Salesperson, rule: str,
+                messaging: Messaging) -> None:
+    """The owner gets the person (if they had none) and the push (an outbox row)."""
     if prospect.owner_id is None:  # type: ignore[attr-defined]
         await Prospect.filter(id=prospect.id, owner_id=None).update(
             owner_id=person.id, owner_assigned_at=datetime.now(UTC))
-    detail = " · ".join(v for v in (prospect.title, prospect.company_size and
-                                    f"{prospect.company_size}", prospect.industry) if v)
+    detail = " · ".join(v for v in (prospect.title, prospect.company_size,
+                                    prospect.industry) if v)
+    qualified = opportunity.qualified_at or opportunity.created_at
     payload = push_payload(title=f"新商机：{customer(prospect)}", person=customer(prospect),
-                           matter=f"新商机 评分{score.total}", note=why_text,
-                           at=trigger.received_at, url=messaging.link(opportunity.id),
-                           detail=detail)
+                           matter=f"新商机 评分{opportunity.score}",
+                           note=str(opportunity.breakdown.get("why") or ""), at=qualified,
+                           url=messaging.link(opportunity.id), detail=detail)
     await outbox.enqueue(f"opportunity:{opportunity.id}", person, payload,
                          template_id=messaging.template_id, wecom_agent=messaging.wecom_agent,
                          opportunity_id=opportunity.id)
     log.info("opportunity %d for prospect %d goes to salesperson %d (%s)", opportunity.id,
              prospect.id, person.id, rule)
-    return opportunity
 
 
 async def radar(read: dict[str, Any], prospect: Prospect, messaging: Messaging,

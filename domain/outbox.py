@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
 
 from bot.errors import WeChatAPIError
 from models import Opportunity, OutboundMessage, OutboundStatus, Salesperson
@@ -32,7 +33,9 @@ from models import Opportunity, OutboundMessage, OutboundStatus, Salesperson
 log = logging.getLogger(__name__)
 
 OA_TEMPLATE, WECOM_APP = "oa_template", "wecom_app"
-RETRY = frozenset({-1, 45009, 45011})
+# busy, out of quota; a token refused even after the client's one refresh (another process
+# refreshing at the same moment) may pass too
+RETRY = frozenset({-1, 45009, 45011, 40001, 40014, 42001})
 FALL_BACK = frozenset({40003, 43004, 40037})
 MAX_ATTEMPTS = 8
 BACKOFF = 2.0  # seconds before the first retry, doubling
@@ -84,27 +87,35 @@ async def enqueue(purpose: str, person: Salesperson, payload: dict[str, Any], *,
                                  "userid with the WeCom app configured")
     if await OutboundMessage.exists(purpose=fields["purpose"]):
         return None
-    try:
-        return await OutboundMessage.create(**fields)
+    try:  # in a savepoint: a lost race must not abort the caller's transaction (PostgreSQL)
+        async with in_transaction():
+            return await OutboundMessage.create(**fields)
     except IntegrityError:
         return None
 
 
 def backoff(attempts: int, rng: Callable[[], float] = random.random) -> float:
     """Seconds before retry number `attempts` (1-based): doubling, capped, with jitter."""
-    return min(BACKOFF_CAP, BACKOFF * 2 ** (attempts - 1)) * (0.5 + rng() / 2)
+    doublings = min(max(attempts - 1, 0), 32)  # past the cap long before; no float overflow
+    return min(BACKOFF_CAP, BACKOFF * 2 ** doublings) * (0.5 + rng() / 2)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class Sender:
     def __init__(self, wechat: Sends, *, template_id: str | None, wecom_agent: bool,
                  lease: float = LEASE, poll: float = 1.0,
-                 rng: Callable[[], float] = random.random) -> None:
+                 rng: Callable[[], float] = random.random,
+                 clock: Callable[[], datetime] = utc_now) -> None:
         self.wechat = wechat
         self.template_id = template_id
         self.wecom_agent = wecom_agent
         self.lease = lease
         self.poll = poll
         self.rng = rng
+        self.clock = clock  # tests move time with it
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -136,7 +147,7 @@ class Sender:
     async def send_due(self, limit: int = 20) -> int:
         """Sends what is due (claimed one by one, so several senders share the work); how
         many this sender claimed."""
-        now = datetime.now(UTC)
+        now = self.clock()
         due = await (OutboundMessage.filter(status=OutboundStatus.PENDING,
                                             channel__in=(OA_TEMPLATE, WECOM_APP))
                      .filter(Q(next_attempt_at=None) | Q(next_attempt_at__lte=now))
@@ -144,26 +155,45 @@ class Sender:
                      .order_by("id").limit(limit).values_list("id", flat=True))
         claimed = 0
         for message_id in due:
-            won = await (OutboundMessage.filter(id=message_id, status=OutboundStatus.PENDING)
-                         .filter(Q(claimed_until=None) | Q(claimed_until__lt=now))
-                         .update(claimed_until=now + timedelta(seconds=self.lease),
-                                 attempts=F("attempts") + 1))
-            if won:
+            if await self.claim(message_id):
                 claimed += 1
                 await self.send(await OutboundMessage.get(id=message_id))
         return claimed
 
+    async def claim(self, message_id: int) -> bool:
+        """Takes a message that is due and that nobody holds, for a lease from now. Checked
+        again here, not only when the batch was listed: meanwhile another sender may have
+        tried it and put it off (a retry's backoff), and the batch's earlier sends took time
+        (a lease counted from the listing could be over before the call starts)."""
+        now = self.clock()
+        return bool(await (
+            OutboundMessage.filter(id=message_id, status=OutboundStatus.PENDING)
+            .filter(Q(next_attempt_at=None) | Q(next_attempt_at__lte=now))
+            .filter(Q(claimed_until=None) | Q(claimed_until__lt=now))
+            .update(claimed_until=now + timedelta(seconds=self.lease),
+                    attempts=F("attempts") + 1)))
+
     async def send(self, message: OutboundMessage) -> None:
         """One attempt at a claimed message, and what it leads to."""
+        if message.attempts > MAX_ATTEMPTS:  # claimed again and again, never an outcome
+            await self._failed(message, f"given up: {message.attempts - 1} attempts ended "
+                                        "without an outcome (the sender died each time)")
+            return
         try:
             msgid = await self._call(message)
         except WeChatAPIError as exc:
-            await self._failed(message, exc)
+            await self._failed(message, f"errcode {exc.errcode}: {exc.errmsg}",
+                               errcode=exc.errcode)
             return
-        now = datetime.now(UTC)
+        except Exception as exc:  # no answer from WeChat (a bad payload, the store down)
+            log.exception("outbound message %d: sending raised", message.id)
+            await self._failed(message, f"{type(exc).__name__}: {exc}", transient=True)
+            return
+        now = self.clock()
         message.history = [*message.history, {"at": now.isoformat(), "channel": message.channel,
                                                "result": "sent", "msgid": msgid}]
-        await OutboundMessage.filter(id=message.id).update(
+        # Still pending: a sender that took over after the lease may have recorded it already.
+        await OutboundMessage.filter(id=message.id, status=OutboundStatus.PENDING).update(
             status=OutboundStatus.SENT, sent_at=now, wechat_msgid=msgid, claimed_until=None,
             last_error=None, history=message.history)
         if message.opportunity_id is not None:  # type: ignore[attr-defined]
@@ -194,26 +224,40 @@ class Sender:
                                  path="/cgi-bin/message/send")
         return str(answer.get("msgid") or "")
 
-    async def _failed(self, message: OutboundMessage, exc: WeChatAPIError) -> None:
-        now = datetime.now(UTC)
-        reason = f"errcode {exc.errcode}: {exc.errmsg}"[:500]
-        retry = exc.errcode in RETRY and message.attempts < MAX_ATTEMPTS
+    async def _failed(self, message: OutboundMessage, reason: str, *,
+                      errcode: int | None = None, transient: bool = False) -> None:
+        """An attempt that did not send: retried later when the cause may pass (WeChat busy or
+        out of quota, no answer, an exception) and attempts are left, else failed for good."""
+        now = self.clock()
+        reason = reason[:500]
+        retry = (transient or errcode in RETRY) and message.attempts < MAX_ATTEMPTS
         entry = {"at": now.isoformat(), "channel": message.channel,
-                 "result": "retry" if retry else "failed", "errcode": exc.errcode,
+                 "result": "retry" if retry else "failed", "errcode": errcode,
                  "error": reason}
         history = [*message.history, entry]
+        # Only while the claim is still this sender's (no claim since: attempts unchanged): an
+        # answer that came after the lease must not undo, or release, another sender's attempt.
+        mine = OutboundMessage.filter(id=message.id, status=OutboundStatus.PENDING,
+                                      attempts=message.attempts)
         if retry:
             delay = backoff(message.attempts, self.rng)
-            await OutboundMessage.filter(id=message.id).update(
-                claimed_until=None, next_attempt_at=now + timedelta(seconds=delay),
-                last_error=reason, history=history)
+            if not await mine.update(claimed_until=None,
+                                     next_attempt_at=now + timedelta(seconds=delay),
+                                     last_error=reason, history=history):
+                log.info("outbound message %d: %s, after another sender took it over",
+                         message.id, reason)
+                return
             log.info("outbound message %d: %s; retry %d in %.0fs", message.id, reason,
                      message.attempts, delay)
             return
-        await OutboundMessage.filter(id=message.id).update(
-            status=OutboundStatus.FAILED, claimed_until=None, last_error=reason,
-            history=history)
-        if exc.errcode in FALL_BACK and await self.fall_back(message):
+        async with in_transaction():  # failed and its fallback queued, or neither
+            if not await mine.update(status=OutboundStatus.FAILED, claimed_until=None,
+                                     last_error=reason, history=history):
+                log.info("outbound message %d: %s, after another sender took it over",
+                         message.id, reason)
+                return
+            fell_back = errcode in FALL_BACK and await self.fall_back(message)
+        if fell_back:
             return
         log.warning("outbound message %d (%s) failed for good: %s", message.id,
                     message.purpose, reason)
@@ -226,11 +270,14 @@ class Sender:
         person = await Salesperson.get_or_none(id=message.salesperson_id)  # type: ignore[attr-defined]
         if person is None or not person.wecom_userid:
             return False
-        try:
-            await OutboundMessage.create(
-                purpose=message.purpose, channel=WECOM_APP, recipient=person.wecom_userid,
-                payload=message.payload, salesperson_id=person.id,
-                opportunity_id=message.opportunity_id)  # type: ignore[attr-defined]
+        if await OutboundMessage.exists(purpose=message.purpose, channel=WECOM_APP):
+            return True  # queued already
+        try:  # in a savepoint: a lost race must not abort the caller's transaction
+            async with in_transaction():
+                await OutboundMessage.create(
+                    purpose=message.purpose, channel=WECOM_APP, recipient=person.wecom_userid,
+                    payload=message.payload, salesperson_id=person.id,
+                    opportunity_id=message.opportunity_id)  # type: ignore[attr-defined]
         except IntegrityError:
             return True  # queued already
         log.info("outbound message %d falls back to a WeCom app message", message.id)
@@ -250,7 +297,7 @@ async def delivery_report(msgid: str, status: str, sender: Sender | None) -> boo
              "result": "delivered" if delivered else "report", "status": status[:100]}
     await OutboundMessage.filter(id=message.id).update(
         status=OutboundStatus.DELIVERED if delivered else OutboundStatus.FAILED,
-        last_error=None if delivered else f"delivery report: {status}"[:500],
+        last_error=None if delivered else status[:500],  # WeChat's words: "failed:user block"
         history=[*message.history, entry])
     if not delivered and sender is not None:
         await sender.fall_back(message)

@@ -20,6 +20,26 @@ EVENTS = ("scan", "follow", "unfollow", "wecom_added", "read", "demo_request", "
 CODE_KINDS = ("booth", "material", "salesperson", "partner")
 MATERIAL_KINDS = ("article", "whitepaper", "case", "video", "webinar")
 ATTRIBUTIONS = ("first_touch", "last_touch")
+FIRST_NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?!\d)|\d+")  # "1,000-4,999人" -> 1000
+
+
+def _latin(char: str) -> bool:
+    return char.isascii() and char.isalnum()
+
+
+def contains(text: str, word: str) -> bool:
+    """Whether `word` is in `text`, case-insensitively. A word that begins or ends with a Latin
+    letter or digit must begin or end a word there (CTO is not in Director, COO not in
+    Coordinator, test not in Latest); Chinese has no spaces, so 经理 is found anywhere."""
+    text, word = text.casefold(), word.casefold()
+    start = 0
+    while word and (at := text.find(word, start)) >= 0:
+        end = at + len(word)
+        if not (_latin(word[0]) and at > 0 and _latin(text[at - 1])) and not (
+                _latin(word[-1]) and end < len(text) and _latin(text[end])):
+            return True
+        start = at + 1
+    return False
 
 
 class RulesError(ValueError):
@@ -44,12 +64,12 @@ class ProfileRule:
         if self.present:
             return True
         text = value.casefold()
-        if self.contains and any(word.casefold() in text for word in self.contains):
+        if self.contains and any(contains(value, word) for word in self.contains):
             return True
         if self.any_of and text in {word.casefold() for word in self.any_of}:
             return True
-        if self.min is not None and (number := re.search(r"\d+", value)) is not None:
-            return int(number.group()) >= self.min
+        if self.min is not None and (number := FIRST_NUMBER.search(value)) is not None:
+            return int(number.group().replace(",", "")) >= self.min
         return False
 
 
@@ -104,8 +124,21 @@ class _Node:
         self.line = line
 
 
-def _convert(node: yaml.Node) -> _Node:
+MAX_NODES = 100_000  # values in a rules file, aliases counted each time they are used
+
+
+def _convert(node: yaml.Node, within: frozenset[int] = frozenset(),
+             count: list[int] | None = None) -> _Node:
+    """`node` as values with lines; a value of a mapping takes the line of its key (where a
+    reader looks for it, even when the value starts on the next line)."""
     line = node.start_mark.line + 1
+    count = count if count is not None else [0]
+    count[0] += 1
+    if count[0] > MAX_NODES:
+        raise _Bad(line, f"the file holds more than {MAX_NODES} values (aliases included)")
+    if id(node) in within:
+        raise _Bad(line, "an alias refers to the value it is part of")
+    inner = within | {id(node)}
     if isinstance(node, yaml.MappingNode):
         mapping: dict[str, _Node] = {}
         for key_node, value_node in node.value:
@@ -114,10 +147,11 @@ def _convert(node: yaml.Node) -> _Node:
                 raise _Bad(key_node.start_mark.line + 1, "a key must be a plain name")
             if key in mapping:
                 raise _Bad(key_node.start_mark.line + 1, f"`{key}` is given twice")
-            mapping[key] = _convert(value_node)
+            value = _convert(value_node, inner, count)
+            mapping[key] = _Node(value.value, key_node.start_mark.line + 1)
         return _Node(mapping, line)
     if isinstance(node, yaml.SequenceNode):
-        return _Node([_convert(item) for item in node.value], line)
+        return _Node([_convert(item, inner, count) for item in node.value], line)
     return _Node(_scalar(node), line)
 
 
@@ -125,6 +159,10 @@ def _scalar(node: yaml.Node) -> Any:
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise _Bad(node.start_mark.line + 1, f"{node.value!r} cannot be read as a value "
+                                             f"({problem})") from None
     finally:
         loader.dispose()
 
@@ -175,7 +213,7 @@ class _Reader:
         return value
 
     def words(self, name: str) -> tuple[str, ...]:
-        if not self.has(name):
+        if not self.has(name) or self.node.value[name].value is None:  # left empty: none
             return ()
         node = self.node.value[name]
         if not isinstance(node.value, list):
@@ -290,12 +328,16 @@ def parse(text: str, source: str = "<rules>") -> Rules:
         raise RulesError(f"{source}, line {line}: not valid YAML ({exc.problem})") from None
     except yaml.YAMLError as exc:
         raise RulesError(f"{source}: not valid YAML ({exc})") from None
+    except RecursionError:
+        raise RulesError(f"{source}: values are nested too deeply") from None
     try:
         if document is None:
             raise _Bad(1, "the file is empty")
         return _rules(_convert(document), source)
     except _Bad as bad:
         raise RulesError(f"{source}, line {bad.line}: {bad.message}") from None
+    except RecursionError:
+        raise RulesError(f"{source}: values are nested too deeply") from None
 
 
 def _rules(root: _Node, source: str) -> Rules:
@@ -304,11 +346,8 @@ def _rules(root: _Node, source: str) -> Rules:
         if not top.has(name):
             raise _Bad(root.line, f"the rules file needs `{name}`")
     thresholds = _Reader(top.node.value["thresholds"], "`thresholds`", ("fit", "engagement"))
-    routing = _Reader(top.node.value["routing"], "`routing`", ("nurture_tag", "other_offer_tag")
-                      ) if top.has("routing") else None
-    cleaning = _Reader(top.node.value["cleaning"], "`cleaning`",
-                       ("test_markers", "competitor_domains", "invalid_phones")
-                       ) if top.has("cleaning") else None
+    routing = _section(top, "routing", ("nurture_tag", "other_offer_tag"))
+    cleaning = _section(top, "cleaning", ("test_markers", "competitor_domains", "invalid_phones"))
     seen: dict[str, int] = {}
     profile = [_profile_rule(node, seen) for node in _items(top, "profile")]
     behavior = [_behavior_rule(node, seen) for node in _items(top, "behavior")]
@@ -341,6 +380,13 @@ def _rules(root: _Node, source: str) -> Rules:
         invalid_phones=tuple(phones), key_accounts=top.words("key_accounts"), source=source)
 
 
+def _section(top: _Reader, name: str, allowed: tuple[str, ...]) -> _Reader | None:
+    """An optional section; left empty (every line of it commented out) it is not there."""
+    if not top.has(name) or top.node.value[name].value is None:
+        return None
+    return _Reader(top.node.value[name], f"`{name}`", allowed)
+
+
 def _items(top: _Reader, name: str) -> list[_Node]:
     node = top.node.value[name]
     if node.value is None:
@@ -351,7 +397,7 @@ def _items(top: _Reader, name: str) -> list[_Node]:
 
 
 def _lines(reader: _Reader | None, name: str) -> list[tuple[str, int]]:
-    if reader is None or not reader.has(name):
+    if reader is None or not reader.words(name):
         return []
     words = reader.words(name)
     return list(zip(words, (item.line for item in reader.node.value[name].value), strict=True))

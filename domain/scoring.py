@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
 from domain.rules import BehaviorRule, Rules
 from models import Code, Identity, IdentityKind, Interaction, Material, Prospect, ScoreEntry
 
@@ -316,13 +318,17 @@ async def rebuild(rules: Rules, *, chunk: int = 2000, now: datetime | None = Non
                          .order_by("id").limit(chunk).values_list("id", flat=True))
         if not survivors:
             return done
-        families = await families_of(survivors)
-        logs = await logs_of(families)
-        await kinds.load(row for log in logs.values() for row in log.rows)
-        scores = {survivor: compute(rules, log, kinds.codes, kinds.materials, now)
-                  for survivor, log in logs.items()}
-        await write(scores, families, now)
-        done += len(survivors)
+        async with in_transaction():  # holding the people's rows, as `locked` does: a signal
+            # scored meanwhile waits instead of interleaving its ledger with this one
+            held = [p.id for p in await Prospect.filter(id__in=survivors, merged_into_id=None)
+                    .order_by("id").select_for_update().only("id")]
+            families = await families_of(held)
+            logs = await logs_of(families)
+            await kinds.load(row for log in logs.values() for row in log.rows)
+            scores = {survivor: compute(rules, log, kinds.codes, kinds.materials, now)
+                      for survivor, log in logs.items()}
+            await write(scores, families, now)
+        done += len(held)
         after = survivors[-1]
         if progress is not None:
             progress(len(survivors))

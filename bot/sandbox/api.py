@@ -7,6 +7,7 @@ token and mini-program paths; bot.sandbox.oa and bot.sandbox.wecom register the 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import io
@@ -82,6 +83,16 @@ def _masked(data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
+    """Answers a call; a delay injected for its path (Sandbox.delay) holds the answer back
+    after the call has taken effect."""
+    wait = request.app[SANDBOX].take_delay(request.path)
+    response = await answer(request)
+    if wait > 0:
+        await asyncio.sleep(wait)
+    return response
+
+
+async def answer(request: web.Request) -> web.Response:
     sandbox = request.app[SANDBOX]
     path = request.path
     endpoint = ENDPOINTS[path]

@@ -78,6 +78,7 @@ class Sandbox:
     wxacodes: list[dict[str, Any]] = field(default_factory=list)
     client_msg_ids: dict[str, tuple[int, float]] = field(default_factory=dict)
     failures: dict[str, list[Refusal]] = field(default_factory=dict)
+    delays: dict[str, list[float]] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     windows: dict[str, list[float]] = field(default_factory=dict)
     last_msgid: int = 200228331
@@ -123,6 +124,17 @@ class Sandbox:
         pending = self.failures.get(path)
         if pending:
             raise pending.pop(0)
+
+    def delay(self, path: str, seconds: float, times: int = 1) -> None:
+        """The next `times` calls of `path` take effect at once but are answered `seconds`
+        late: a caller that gives up sooner has a timeout although WeChat did what it asked."""
+        if seconds < 0 or times < 1:
+            raise ValueError("a delay needs seconds >= 0 and times >= 1")
+        self.delays.setdefault(path, []).extend(float(seconds) for _ in range(times))
+
+    def take_delay(self, path: str) -> float:
+        pending = self.delays.get(path)
+        return pending.pop(0) if pending else 0.0
 
     def calls_to(self, path: str) -> list[Call]:
         return [call for call in self.calls if call.path == path]
