@@ -13,8 +13,9 @@ from bot.wechat import WeChat
 from bot.wechat.client import WeChatTransportError
 from domain.attribution import Attribution, welcome_text
 from domain.identity import Prospects
+from domain.merging import family
 from domain.outbox import Sender, delivery_report
-from models import Code, IdentityKind
+from models import Code, Identity, IdentityKind
 
 log = logging.getLogger(__name__)
 router = Router("oa")
@@ -68,12 +69,22 @@ async def link_unionid(openid: str, prospect_id: int, prospects: Prospects,
 
 @router.on("oa", "event.scan")
 async def scanned(signal: Signal, code: CodeRef | None, prospects: Prospects,
-                  attribution: Attribution) -> Outcome:
-    """A follower scanning a code: a touch and the code's tags; the owner stays."""
+                  attribution: Attribution, wechat: WeChat) -> Outcome:
+    """A follower scanning a code: a touch and the code's tags; the owner stays. A follower
+    from before (whose UnionID was never fetched) gets it after the reply, as a new one does."""
     prospect_id = await _bound(signal, prospects)
     touched = await _touch(code, prospect_id, attribution)
-    return Outcome(prospect_id=prospect_id, reply=TextReply(
+    outcome = Outcome(prospect_id=prospect_id, reply=TextReply(
         message=signal.message, content=welcome_text(touched, WELCOME_BACK)))
+    if prospect_id is not None and signal.actor and not await Identity.exists(
+            prospect_id__in=await family(prospect_id), kind=IdentityKind.UNIONID):
+        openid = signal.actor
+
+        async def union() -> None:
+            outcome.prospect_id = await link_unionid(openid, prospect_id, prospects, wechat)
+
+        outcome.then = union
+    return outcome
 
 
 async def _touch(code: CodeRef | None, prospect_id: int | None,

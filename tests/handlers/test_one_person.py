@@ -158,3 +158,33 @@ async def test_an_account_without_user_info_still_completes_the_follow(client, w
     assert await eventually(done)
     assert not await Identity.filter(kind=IdentityKind.UNIONID).exists()
     assert wechat.count("/cgi-bin/user/info") == 1
+
+
+async def test_a_follower_from_before_who_scans_is_made_one_with_their_mini_program_self(
+        client, wechat):
+    """A follower who followed before the service knew them (no UnionID fetched) scans a booth
+    code: the scan is a SCAN event, not a follow, and their UnionID is fetched after the reply
+    all the same — once."""
+    ids = await people()
+    booth = await issue(client, kind="booth", channel="oa", campaign="2026 展会",
+                        salesperson_id=ids["wang"])
+    openid, mini = new_openid(), new_openid()
+    first = await login(client, wechat, mini)
+    wechat.add_follower(openid, UNIONID)  # following already
+    await follow(client, wechat, booth, openid)  # a SCAN for a follower
+    assert await Interaction.filter(kind="event.scan").count() == 1
+    survivor = await the_one([("oa_openid", openid), ("mp_openid", mini), ("unionid", UNIONID)])
+    assert survivor == first and await Prospect.filter(merged_into_id=None).count() == 1
+    await eventually(lambda: Interaction.filter(processed_at__isnull=False).count())
+    await client.app[keys.DISPATCHER].drain(timeout=5)
+    calls = wechat.count("/cgi-bin/user/info")
+    wechat.advance(2)  # a later scan (one in the same second would be WeChat's retry)
+    await follow(client, wechat, booth, openid)  # again: the UnionID is known, not fetched
+
+    async def both_processed() -> bool:
+        return await Interaction.filter(kind="event.scan",
+                                        processed_at__isnull=False).count() == 2
+
+    await eventually(both_processed)
+    await client.app[keys.DISPATCHER].drain(timeout=5)
+    assert wechat.count("/cgi-bin/user/info") == calls == 1
