@@ -149,6 +149,7 @@ def create_app(settings: Settings, *, worker: bool = True, auto_migrate: bool | 
         await app[keys.INTERACTIONS].stop()
         await app[keys.BEATS].stop()
         await app[keys.DISPATCHER].drain(timeout=10)
+        await app[keys.LEADS].stop()
         await app[keys.COMPLETIONS].stop()
         await app[keys.PROSPECTS].resolver.stop()
 

@@ -264,9 +264,11 @@ class CompletionWriter(Batcher):
     """Marks interactions processed, with the prospect and code they were attributed to: one
     UPDATE for the whole batch, joined to its values.
 
-    Nobody waits for a mark, so marks linger for 100 ms and go in larger batches: in the booth
-    benchmark, small UPDATEs racing the INSERTs of new pushes took 60 % of PostgreSQL's time, and
-    lingering cut their cost fivefold. A mark lost to a crash means the push is processed again."""
+    Marks linger for 100 ms and go in larger batches: in the booth benchmark, small UPDATEs
+    racing the INSERTs of new pushes took 60 % of PostgreSQL's time, and lingering cut their cost
+    fivefold. Only scoring waits for a mark (it reads the log the mark completes), after the
+    reply: the linger is part of the speed to lead (bench/leads.py), well inside its second. A
+    mark lost to a crash means the push is processed again."""
 
     def __init__(self, max_batch: int = 1000, linger: float = 0.1) -> None:
         super().__init__("completions", max_batch, linger)

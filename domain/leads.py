@@ -1,30 +1,47 @@
 """What follows every signal a score depends on, off the reply's path: the person's score from
 their whole log, and what it leads to — an opportunity and its push, a nurture or other-offer
-tag, the read radar — in one transaction under the person's lock, so that two signals of one
-person are scored one after the other and a push is written with its opportunity or not at all.
-The sender is woken once it is committed."""
+tag, the read radar.
+
+Signals arriving together (a booth burst) are scored together: one transaction holds their
+people's rows (FOR UPDATE, in id order, as `locked` and merges take them), reads all their logs
+in one query, writes every ledger with set-based statements, and routes only those whose score
+can lead somewhere (most booth visitors are in the pool after a scan); a person with several
+signals in the burst is scored once. A push is written with its opportunity or not at all; the
+sender is woken once it is committed. A failed batch is retried person by person, and a signal
+whose scoring failed stays unfinished for the worker."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from tortoise.transactions import in_transaction
+
+from bot.intake import Batcher
 from bot.privacy import Sealer
 from bot.signals import Outcome, Signal
 from domain import scoring
 from domain.attribution import Attribution
-from domain.merging import family, locked
-from domain.opportunities import Messaging, Trigger, radar, route
+from domain.opportunities import Messaging, Trigger, key_account, radar, route
 from domain.rules import Rules
-from models import Identity, IdentityKind, Interaction, Material
+from models import Identity, IdentityKind, Interaction, Material, Prospect
 
 log = logging.getLogger(__name__)
 
 
-class Leads:
+@dataclass(frozen=True)
+class Rescore:
+    prospect_id: int
+    signal: Signal | None
+
+
+class Leads(Batcher):
     def __init__(self, rules: Rules, attribution: Attribution, sealer: Sealer,
-                 messaging: Messaging, kick: Callable[[], None] | None = None) -> None:
+                 messaging: Messaging, kick: Callable[[], None] | None = None,
+                 max_batch: int = 200) -> None:
+        super().__init__("leads", max_batch)
         self.rules = rules
         self.attribution = attribution
         self.sealer = sealer
@@ -36,38 +53,81 @@ class Leads:
         failure here leaves the signal unfinished, so the worker tries it again."""
         if signal.kind not in scoring.SCORED_KINDS or outcome.prospect_id is None:
             return
-        queued = await self.rescore(outcome.prospect_id, signal)
-        if queued and self.kick is not None:
-            self.kick()
+        await self.rescore(outcome.prospect_id, signal)
 
     async def rescore(self, prospect_id: int, signal: Signal | None = None) -> bool:
         """Scores the person and routes them; True when a message was queued."""
-        queued = False
-        async with locked(prospect_id) as prospect:
-            members = await family(prospect.id)
-            was = prospect.quadrant  # before this signal: did they just qualify?
-            score = await scoring.score_one(self.rules, prospect.id)
-            trigger = await self._trigger(signal)
-            opportunity = await route(self.rules, prospect, members, score, trigger,
-                                      await self._phone(members), self.attribution,
-                                      self.messaging, was=was)
-            queued = opportunity is not None and opportunity.salesperson_id is not None  # type: ignore[attr-defined]
-            if signal is not None and signal.kind == "mp.read":
-                material = await Material.get_or_none(
-                    id=int(signal.fields.get("material_id") or 0))
-                if material is not None and await radar(signal.fields, prospect,
-                                                        self.messaging, material.title):
-                    queued = True
+        queued: bool = await self.submit(Rescore(prospect_id, signal))
+        if queued and self.kick is not None:
+            self.kick()
         return queued
 
-    async def _trigger(self, signal: Signal | None) -> Trigger:
-        if signal is None or signal.interaction_id is None:
-            return Trigger(None, datetime.now(UTC))
-        received = await Interaction.filter(id=signal.interaction_id).values_list(
-            "received_at", flat=True)
-        return Trigger(signal.interaction_id, received[0] if received else datetime.now(UTC))
+    async def flush(self, items: list[Rescore]) -> list[bool]:
+        now = datetime.now(UTC)
+        async with in_transaction():
+            survivors = await _survivors([item.prospect_id for item in items])
+            people = {p.id: p for p in await Prospect.filter(
+                id__in=set(survivors.values()), merged_into_id=None).order_by("id")
+                .select_for_update()}
+            families = await scoring.families_of(list(people))
+            logs = await scoring.logs_of(families)
+            kinds = scoring.Kinds()
+            await kinds.load(row for one in logs.values() for row in one.rows)
+            scores = {pid: scoring.compute(self.rules, one, kinds.codes, kinds.materials, now)
+                      for pid, one in logs.items()}
+            was = {pid: person.quadrant for pid, person in people.items()}
+            await scoring.write(scores, families, now)
+            latest: dict[int, Rescore] = {}
+            for item in items:  # the person's latest signal in the batch triggered it
+                latest[survivors[item.prospect_id]] = item
+            queued: dict[int, bool] = {}
+            for pid, item in latest.items():
+                person, score = people.get(pid), scores.get(pid)
+                if person is None or score is None:
+                    continue  # merged away meanwhile: its survivor is scored by its own signal
+                queued[pid] = await self._route(person, families[pid], score, item, was[pid])
+            for item in items:
+                pid = survivors[item.prospect_id]
+                if (item.signal is not None and item.signal.kind == "mp.read"
+                        and pid in people and await self._radar(people[pid], item.signal)):
+                    queued[pid] = True
+        return [queued.get(survivors[item.prospect_id], False) for item in items]
+
+    async def _route(self, person: Prospect, members: list[int], score: scoring.Score,
+                     item: Rescore, was: str | None) -> bool:
+        if score.quadrant == scoring.POOL and key_account(self.rules, person) is None:
+            return False  # nothing to do: no tag, no opportunity (a pool scan, mostly)
+        opportunity = await route(self.rules, person, members, score,
+                                  await _trigger(score, item.signal), await self._phone(members),
+                                  self.attribution, self.messaging, was=was)
+        return opportunity is not None and opportunity.salesperson_id is not None  # type: ignore[attr-defined]
+
+    async def _radar(self, person: Prospect, signal: Signal) -> bool:
+        material = await Material.get_or_none(id=int(signal.fields.get("material_id") or 0))
+        return material is not None and await radar(signal.fields, person, self.messaging,
+                                                    material.title)
 
     async def _phone(self, members: list[int]) -> str | None:
         sealed = await Identity.filter(prospect_id__in=members, kind=IdentityKind.PHONE,
                                        sealed__isnull=False).values_list("sealed", flat=True)
         return self.sealer.unseal(str(sealed[0])) if sealed else None
+
+
+async def _survivors(ids: list[int]) -> dict[int, int]:
+    """Each id's survivor (a tombstone leads to it in one step)."""
+    found = dict(await Prospect.filter(id__in=set(ids)).values_list("id", "merged_into_id"))
+    return {pid: found.get(pid) or pid for pid in ids}
+
+
+async def _trigger(score: scoring.Score, signal: Signal | None) -> Trigger:
+    """The interaction that made the score what it is: the latest that earned points (not
+    whichever signal's scoring ran last — a login right after the qualifying read earns
+    nothing), else the signal at hand."""
+    earned = [e for e in score.entries if e.interaction_id is not None]
+    latest = max(earned, key=lambda e: (e.at, e.interaction_id or 0), default=None)
+    interaction_id = latest.interaction_id if latest is not None else (
+        signal.interaction_id if signal is not None else None)
+    if interaction_id is None:
+        return Trigger(None, datetime.now(UTC))
+    received = await Interaction.filter(id=interaction_id).values_list("received_at", flat=True)
+    return Trigger(interaction_id, received[0] if received else datetime.now(UTC))

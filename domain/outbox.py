@@ -135,12 +135,12 @@ class Sender:
     async def _run(self) -> None:
         while True:
             try:
+                self._wake.clear()  # before the round: a kick during it makes another round
                 while await self.send_due():
-                    pass
+                    self._wake.clear()
             except Exception:  # an outage: the rows wait, the next round tries again
                 log.warning("sending outbound messages failed; trying again shortly",
                             exc_info=True)
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll)
 

@@ -17,8 +17,9 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
+from domain import ledger as ledger_store
 from domain.rules import BehaviorRule, Rules
-from models import Code, Identity, IdentityKind, Interaction, Material, Prospect, ScoreEntry
+from models import Code, Identity, IdentityKind, Material, Prospect, ScoreEntry
 
 # The kinds of interaction a score depends on; the rest never change one.
 CONTACT_ADDED = ("event.change_external_contact.add_external_contact",
@@ -239,8 +240,7 @@ async def logs_of(families: dict[int, list[int]]) -> dict[int, Log]:
     """The logs of several people at once: `families` maps each survivor to its record ids."""
     owner = {member: survivor for survivor, ids in families.items() for member in ids}
     everyone = list(owner)
-    rows = await (Interaction.filter(prospect_id__in=everyone, kind__in=SCORED_KINDS)
-                  .order_by("received_at", "id").values(*COLUMNS))
+    rows = await ledger_store.interactions(everyone, SCORED_KINDS)
     phones = set(await Identity.filter(prospect_id__in=everyone, kind=IdentityKind.PHONE)
                  .values_list("prospect_id", flat=True))
     profiles = {row["id"]: row for row in await Prospect.filter(id__in=list(families)).values(
@@ -265,18 +265,7 @@ async def families_of(survivors: list[int]) -> dict[int, list[int]]:
 async def write(scores: dict[int, Score], families: dict[int, list[int]],
                 now: datetime) -> None:
     """Replaces the ledger of each person and stores their score and quadrant."""
-    members = [member for survivor in scores for member in families[survivor]]
-    await ScoreEntry.filter(prospect_id__in=members).delete()
-    await ScoreEntry.bulk_create([
-        ScoreEntry(prospect_id=survivor, rule=e.rule, kind=e.kind, points=e.points,
-                   interaction_id=e.interaction_id, at=e.at)
-        for survivor, score in scores.items() for e in score.entries], batch_size=2000)
-    alike: dict[tuple[int, int, str], list[int]] = defaultdict(list)
-    for survivor, score in scores.items():  # one UPDATE per distinct score, not per person
-        alike[(score.profile, score.behavior, score.quadrant)].append(survivor)
-    for (profile, behavior, quadrant_), ids in alike.items():
-        await Prospect.filter(id__in=ids).update(profile_score=profile, behavior_score=behavior,
-                                                 quadrant=quadrant_, scored_at=now)
+    await ledger_store.replace(scores, families, now)
 
 
 async def score_one(rules: Rules, survivor: int, now: datetime | None = None) -> Score:

@@ -7,7 +7,13 @@ import logging
 from wechatpy.replies import TextReply
 
 from bot.dispatch import Router
-from bot.errors import InvalidCredential, QuotaExceeded, SystemBusy, WeChatAPIError
+from bot.errors import (
+    InvalidCredential,
+    MissingSetting,
+    QuotaExceeded,
+    SystemBusy,
+    WeChatAPIError,
+)
 from bot.signals import CodeRef, Outcome, Signal
 from bot.wechat import WeChat
 from bot.wechat.client import WeChatTransportError
@@ -56,6 +62,8 @@ async def link_unionid(openid: str, prospect_id: int, prospects: Prospects,
     WeChat refusing for good (the openid, the account's permissions) ends it."""
     try:
         info = await wechat.oa.user_info(openid)
+    except MissingSetting:  # no OA secret: no UnionIDs (serve said so at startup)
+        return prospect_id
     except (WeChatTransportError, SystemBusy, QuotaExceeded, InvalidCredential):
         raise  # for now: the follow is retried
     except WeChatAPIError as exc:  # for good: an openid refused, an account without the API

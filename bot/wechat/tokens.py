@@ -1,13 +1,19 @@
 """Access tokens shared through the Store: processes sharing Redis never invalidate each other.
 
 Reading is lock-free (the cached token); fetching happens only under `TOKEN_LOCK`, after re-reading
-the cache, so however many processes miss at once WeChat is asked once. A refused token is replaced
-only if it is still the cached one: a process never throws away a token another one just fetched.
+the cache, so however many processes miss at once WeChat is asked once. Within a process, one
+caller at a time goes for the shared lock (the others wait for it in memory, not by polling the
+store: a burst of hundreds must not take a store connection each), and a fetch that just failed
+fails its waiters at once for a second rather than being tried by each in turn. A refused token
+is replaced only if it is still the cached one: a process never throws away a token another one
+just fetched.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -19,6 +25,7 @@ from bot.wechat.client import JSONDict, WeChatHTTP, WeChatTransportError
 log = logging.getLogger("bot.wechat")
 
 STABLE = "/cgi-bin/stable_token"
+FAILED_FOR = 1.0  # seconds a failed fetch answers for the callers waiting behind it
 GETTOKEN = "/cgi-bin/gettoken"
 
 
@@ -34,6 +41,8 @@ class StoredToken:
         self.store = store
         self.settings = settings
         self.lock_timeout = lock_timeout
+        self._local = asyncio.Lock()
+        self._failed: tuple[float, BaseException] | None = None  # the last fetch, if it failed
 
     @property
     def name(self) -> str:
@@ -45,11 +54,23 @@ class StoredToken:
         cached = await self.store.get(key)
         if cached:
             return cached
-        async with self._locked():
-            cached = await self.store.get(key)  # another process may have fetched it meanwhile
+        async with self._local:  # one caller of this process at a time past here
+            if self._failed is not None and time.monotonic() - self._failed[0] < FAILED_FOR:
+                raise self._failed[1]
+            cached = await self.store.get(key)  # fetched meanwhile, here or elsewhere
             if cached:
                 return cached
-            return await self._fetch_and_cache(stale=None)
+            try:
+                async with self._locked():
+                    cached = await self.store.get(key)
+                    if cached:
+                        return cached
+                    token = await self._fetch_and_cache(stale=None)
+            except Exception as exc:
+                self._failed = (time.monotonic(), exc)
+                raise
+            self._failed = None
+            return token
 
     async def refresh(self, stale: str) -> str:
         key = TOKEN_KEY.format(self.name)

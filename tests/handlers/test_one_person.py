@@ -8,8 +8,8 @@ from typing import Any
 from bot import keys
 from bot.sandbox import Sandbox, events
 from bot.sandbox.records import new_openid
-from models import Identity, IdentityKind, Interaction, Prospect, ProspectMerge
-from tests.bot.kit import eventually
+from models import Code, Identity, IdentityKind, Interaction, Prospect, ProspectMerge
+from tests.bot.kit import eventually, service
 from tests.bot.test_admin_codes import AUTH, issue, people
 
 UNIONID = "oUnionUnionUnionUnionUnion01"
@@ -188,3 +188,29 @@ async def test_a_follower_from_before_who_scans_is_made_one_with_their_mini_prog
     await eventually(both_processed)
     await client.app[keys.DISPATCHER].drain(timeout=5)
     assert wechat.count("/cgi-bin/user/info") == calls == 1
+
+
+async def test_without_an_oa_secret_a_follow_completes_without_a_unionid(
+        aiohttp_client, app_settings, store, wechat):
+    """No SCRM_OA_SECRET: no UnionIDs (serve says so at startup) — a follow is attributed and
+    completes, rather than failing after the reply and being retried forever."""
+    client = await service(aiohttp_client, app_settings, oa_secret=None)
+    ids = await people()
+    await Code.create(kind="booth", channel="oa", scene="BoothNoSecret", campaign="2026 展会",
+                      salesperson_id=ids["wang"])  # issued before the secret went missing
+    openid = new_openid()
+    delivery = await wechat.push_oa(str(client.make_url("/wechat/oa")),
+                                    events.subscribe(openid, scene="BoothNoSecret"))
+    assert delivery.ok
+
+    async def finished() -> bool:
+        return await Interaction.filter(kind="event.subscribe",
+                                        processed_at__isnull=False).exists()
+
+    await eventually(finished)
+    await client.app[keys.DISPATCHER].drain(timeout=5)
+    prospect = await Prospect.get(identities__kind=IdentityKind.OA_OPENID,
+                                  identities__value=openid)
+    assert prospect.owner_id == ids["wang"]  # type: ignore[attr-defined]
+    assert not await Identity.filter(kind=IdentityKind.UNIONID).exists()
+    assert wechat.count("/cgi-bin/user/info") == 0

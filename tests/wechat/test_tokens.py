@@ -134,3 +134,22 @@ async def test_cache_lives_less_than_the_token(wechat: Sandbox) -> None:
         await store.delete(TOKEN_KEY.format(wx.oa_token.name))  # as if evicted
         assert await wx.oa_token.token() == first  # stable_token hands back the same token
     assert store.ttls == [pytest.approx(7200 - 300, abs=2), pytest.approx(4200 - 300, abs=2)]
+
+
+async def test_a_burst_behind_a_failing_token_fetch_asks_wechat_once(wechat: Sandbox,
+                                                                     store: Store) -> None:
+    """Hundreds of callers of one process miss the token while WeChat refuses to hand one out:
+    WeChat is asked once, and every caller fails at once with its answer (not one by one, each
+    holding a store connection while it polls the lock)."""
+    settings = wechat.settings_for(base_settings())
+    wechat.fail(STABLE, -1, times=1)
+    async with aiohttp.ClientSession() as session:
+        client = WeChat(settings, store, session)
+        openid = wechat.add_follower().openid
+        results = await asyncio.gather(*(client.oa.user_info(openid) for _ in range(300)),
+                                       return_exceptions=True)
+        assert wechat.count(STABLE) == 1
+        assert all(getattr(r, "errcode", None) == -1 for r in results), results[:3]
+        await asyncio.sleep(1.1)  # the failure answers for a second; then WeChat is asked again
+        assert (await client.oa.user_info(openid))["subscribe"] == 1
+        assert wechat.count(STABLE) == 2
