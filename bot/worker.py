@@ -7,14 +7,14 @@ UPDATE before it is processed, and a claim that is not completed expires and bac
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
 from tortoise.expressions import F, Q
 
+from bot.background import Loop
 from bot.dispatch import Dispatcher
-from bot.faults import OutageLog, is_outage
+from bot.faults import is_outage
 from bot.ingest import Ingest
 from bot.signals import Signal
 from domain import content
@@ -25,38 +25,17 @@ MAX_ATTEMPTS = 8
 LEASE = 60.0  # seconds a claim lasts; doubles with each attempt
 
 
-class Worker:
+class Worker(Loop):
     def __init__(self, dispatcher: Dispatcher, recovery_after: float = 30.0,
                  interval: float = 5.0, ingest: Ingest | None = None) -> None:
+        super().__init__("worker", log, "recovering unfinished pushes", interval)
         self.dispatcher = dispatcher
         self.ingest = ingest
         self.recovery_after = recovery_after
-        self.interval = interval
-        self._task: asyncio.Task[None] | None = None
-        self.outage = OutageLog(log, "recovering unfinished pushes")
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="worker")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.recover()
-                await self.close_reads()
-            except Exception as exc:
-                if is_outage(exc):  # one line when the database goes away, one when it is back
-                    self.outage.failed(exc)
-                else:
-                    log.exception("recovering unfinished pushes failed; trying again shortly")
-            else:
-                self.outage.succeeded()
-            await asyncio.sleep(self.interval)
+    async def round(self) -> None:
+        await self.recover()
+        await self.close_reads()
 
     async def recover(self, limit: int = 100) -> int:
         """Processes stored pushes left unfinished for `recovery_after` seconds; returns how many

@@ -14,8 +14,6 @@ WeCom userid, else it fails with the reason. Every attempt is kept in the row's 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -27,6 +25,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
+from bot.background import Loop
 from bot.errors import WeChatAPIError
 from models import Opportunity, OutboundMessage, OutboundStatus, Salesperson
 
@@ -104,11 +103,15 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Sender:
+class Sender(Loop):
+    """Sends what is due every `poll` seconds, and at once when kicked (a message was just
+    committed)."""
+
     def __init__(self, wechat: Sends, *, template_id: str | None, wecom_agent: bool,
                  lease: float = LEASE, poll: float = 1.0,
                  rng: Callable[[], float] = random.random,
                  clock: Callable[[], datetime] = utc_now) -> None:
+        super().__init__("outbox", log, "sending outbound messages", poll)
         self.wechat = wechat
         self.template_id = template_id
         self.wecom_agent = wecom_agent
@@ -116,33 +119,10 @@ class Sender:
         self.poll = poll
         self.rng = rng
         self.clock = clock  # tests move time with it
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    def kick(self) -> None:
-        """Something is due now: send it without waiting for the next poll."""
-        self._wake.set()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                self._wake.clear()  # before the round: a kick during it makes another round
-                while await self.send_due():
-                    self._wake.clear()
-            except Exception:  # an outage: the rows wait, the next round tries again
-                log.warning("sending outbound messages failed; trying again shortly",
-                            exc_info=True)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll)
+    async def round(self) -> None:
+        while await self.send_due():  # until nothing is due
+            pass
 
     async def send_due(self, limit: int = 20) -> int:
         """Sends what is due (claimed one by one, so several senders share the work); how

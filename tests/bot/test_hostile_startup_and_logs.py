@@ -411,3 +411,33 @@ async def test_the_worker_logs_an_outage_once_and_its_end_once(
     assert len([r for r in ours if r.levelno >= logging.ERROR]) == 0
     resumed = [r for r in ours if r.levelno == logging.INFO and "resumed" in r.getMessage()]
     assert len(resumed) == 1
+
+
+async def test_the_outbox_sender_logs_an_outage_once_and_its_end_once(
+        aiohttp_client: Any, app_settings: Settings, monkeypatch: Any, caplog: Any) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = await service(aiohttp_client, app_settings)
+    sender = client.app[keys.SENDER]
+    calls = []
+
+    async def flaky(limit: int = 20) -> int:
+        calls.append(limit)
+        if len(calls) <= 3:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return 0
+
+    monkeypatch.setattr(sender, "send_due", flaky)
+    sender.interval = 0.01
+    sender.start()
+    try:
+        async def five_rounds() -> bool:
+            return len(calls) >= 5
+
+        await eventually(five_rounds)
+    finally:
+        await sender.stop()
+    ours = [r for r in caplog.records if r.name.startswith("domain.outbox")]
+    assert not [r for r in ours if r.exc_info], "a traceback for an outage"
+    assert [r.levelno for r in ours if r.levelno >= logging.WARNING] == [logging.WARNING]
+    assert [r.getMessage() for r in ours if "resumed" in r.getMessage()] == [
+        "sending outbound messages resumed"]
