@@ -23,7 +23,7 @@ from models import (
     Salesperson,
 )
 
-STATUSES = ("open", "accepted", "won", "lost", "pool")
+STATUSES = ("open", "accepted", "won", "lost", "pool", "merged")
 
 
 def _when(value: datetime | None) -> str | None:

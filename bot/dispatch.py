@@ -29,6 +29,12 @@ SceneResolver = Callable[[Signal], Awaitable[CodeRef | None]]
 ANY = "*"
 
 
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """A mark nobody awaits: its failure is handled where it is marked again."""
+    if not future.cancelled():
+        future.exception()
+
+
 class Router:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -115,6 +121,7 @@ class Dispatcher:
                 # recorded now, whatever follows: what `after` reads includes this signal
                 marked = self.completions.submit(Done(signal.interaction_id, outcome.prospect_id,
                                                       outcome.code_id, finished=False))
+                marked.add_done_callback(_retrieved)  # awaited below, or marked again later
             if outcome.then is not None:
                 await outcome.then()
             if following and defer_after:

@@ -60,7 +60,7 @@ def page_of(item: str) -> Schema:
 
 
 QUADRANT = {"enum": ["opportunity", "nurture", "other_offer", "pool"]}
-OPPORTUNITY_STATUSES = ["open", "accepted", "won", "lost", "pool"]
+OPPORTUNITY_STATUSES = ["open", "accepted", "won", "lost", "pool", "merged"]
 PUSH_STATUSES = ["pending", "sent", "delivered", "failed"]
 OPPORTUNITY = obj({
     "id": ID, "prospect_id": ID, "salesperson_id": nullable(ID),

@@ -36,7 +36,7 @@ HEADERS = {
                                "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
 }
 STATUS_NAMES = {"open": "待接受", "accepted": "已接受", "won": "已成交", "lost": "已流失",
-                "pool": "公海", "closed": "已关闭"}
+                "pool": "公海", "merged": "已合并", "closed": "已关闭"}
 QUADRANT_NAMES = {OPPORTUNITY: "高匹配 · 高活跃", NURTURE: "高匹配 · 低活跃（培育）",
                   OTHER_OFFER: "低匹配 · 高活跃（其他方案）", POOL: "低匹配 · 低活跃"}
 ATTRIBUTION_NAMES = {"first_touch": "首次接触", "last_touch": "最近接触", "partner": "渠道伙伴",

@@ -31,6 +31,10 @@ from models import Identity, IdentityKind, Interaction, Material, Prospect
 log = logging.getLogger(__name__)
 
 
+class Moved(Exception):
+    """A person of the batch was merged away before their row was locked."""
+
+
 @dataclass(frozen=True)
 class Rescore:
     prospect_id: int
@@ -68,7 +72,11 @@ class Leads(Batcher):
             survivors = await _survivors([item.prospect_id for item in items])
             people = {p.id: p for p in await Prospect.filter(
                 id__in=set(survivors.values()), merged_into_id=None).order_by("id")
-                .select_for_update()}
+                .select_for_update(no_key=True)}
+            if any(survivors[item.prospect_id] not in people for item in items):
+                # merged away between finding and locking: the batch goes again person by
+                # person (the Batcher's retry), each finding their survivor afresh
+                raise Moved("a person was merged away while their signal was scored")
             families = await scoring.families_of(list(people))
             logs = await scoring.logs_of(families)
             kinds = scoring.Kinds()
@@ -82,14 +90,12 @@ class Leads(Batcher):
                 latest[survivors[item.prospect_id]] = item
             queued: dict[int, bool] = {}
             for pid, item in latest.items():
-                person, score = people.get(pid), scores.get(pid)
-                if person is None or score is None:
-                    continue  # merged away meanwhile: its survivor is scored by its own signal
+                person, score = people[pid], scores[pid]
                 queued[pid] = await self._route(person, families[pid], score, item, was[pid])
             for item in items:
                 pid = survivors[item.prospect_id]
                 if (item.signal is not None and item.signal.kind == "mp.read"
-                        and pid in people and await self._radar(people[pid], item.signal)):
+                        and await self._radar(people[pid], item.signal)):
                     queued[pid] = True
         return [queued.get(survivors[item.prospect_id], False) for item in items]
 

@@ -1,18 +1,20 @@
 """Two prospects found to be one person become one, losing nothing.
 
 The prospect seen first survives. Everything that belongs to the other — identities,
-interactions, opportunities, reads, shares, score rows, earlier merges — moves to the survivor;
-tags are joined; profile fields, the owner, the first code and the partner fill what the
-survivor lacks (the earliest first touch keeps its own). The other stays as a tombstone whose
-`merged_into` leads to the survivor (tombstones are re-pointed so that one step always reaches
-it), and the merge is recorded.
+interactions, opportunities, reads, shares, earlier merges — moves to the survivor; its score
+rows are dropped, redone by the rescore that follows; when both had an open opportunity, the
+other's is closed as `merged`, so the person has one. Tags are joined; profile fields, the
+owner, the first code and the partner fill what the survivor lacks (the earliest first touch
+keeps its own). The other stays as a tombstone whose `merged_into` leads to the survivor
+(tombstones are re-pointed so that one step always reaches it), and the merge is recorded.
 
-Merges take both prospect rows FOR UPDATE in id order, so overlapping merges queue rather than
-deadlock; one that finds a prospect merged away meanwhile starts again from the survivors. On
-SQLite a transaction holds the only connection, so merges run one at a time there anyway.
-Something written for a tombstone after its merge (a late processed mark, a handler that held
-its id) is not lost: every read of a person goes through `family`, and every write to a
-prospect's own fields takes `locked`.
+Merges take both prospect rows FOR NO KEY UPDATE in id order (unlike FOR UPDATE, that lock does
+not hold up rows being pointed at the prospect: a processed mark, a new read), so overlapping
+merges queue rather than deadlock; one that finds a prospect merged away meanwhile starts again
+from the survivors. On SQLite a transaction holds the only connection, so merges run one at a
+time there anyway. Something written for a tombstone after its merge (a late processed mark, a
+handler that held its id) is not lost: every read of a person goes through `family`, and every
+write to a prospect's own fields takes `locked`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from models import (
     Identity,
     Interaction,
     Opportunity,
+    OutboundMessage,
+    OutboundStatus,
     Prospect,
     ProspectMerge,
     Read,
@@ -41,7 +45,8 @@ from models import (
 log = logging.getLogger(__name__)
 PROFILE = ("name", "company", "title", "department", "industry", "company_size", "email",
            "consent_version", "consent_at")
-OWNED = (Identity, Interaction, Opportunity, Read, Share, ScoreEntry)
+OWNED = (Identity, Interaction, Opportunity, Read, Share)  # score rows: redone by a rescore
+OPEN_OPPORTUNITY = ("open", "accepted", "pool")
 ATTEMPTS = 8
 
 
@@ -85,7 +90,7 @@ async def locked(prospect_id: int) -> AsyncIterator[Prospect]:
     for _ in range(ATTEMPTS):
         survivor = await current(prospect_id)
         async with in_transaction():
-            prospect = await Prospect.select_for_update().get(id=survivor)
+            prospect = await Prospect.select_for_update(no_key=True).get(id=survivor)
             if prospect.merged_into_id is None:  # type: ignore[attr-defined]
                 yield prospect
                 return
@@ -113,12 +118,17 @@ async def _merge_once(a: int, b: int, reason: str) -> int:
     if a == b:
         return a
     async with in_transaction() as tx:
-        rows = await (Prospect.filter(id__in=[a, b]).order_by("id").select_for_update()
+        rows = await (Prospect.filter(id__in=[a, b]).order_by("id")
+                      .select_for_update(no_key=True)
                       .using_db(tx))
         if len(rows) != 2 or any(row.merged_into_id is not None for row in rows):  # type: ignore[attr-defined]
             raise _Moved
         survivor, merged = sorted(rows, key=lambda p: (p.created_at, p.id))
         moved: dict[str, Any] = {}
+        duplicates = await _one_opportunity(survivor.id, merged.id, tx)
+        if duplicates:
+            moved["duplicate_opportunities"] = duplicates
+        await ScoreEntry.filter(prospect_id=merged.id).using_db(tx).delete()
         for model in OWNED:
             count = await model.filter(prospect_id=merged.id).using_db(tx).update(
                 prospect_id=survivor.id)
@@ -141,6 +151,24 @@ async def _merge_once(a: int, b: int, reason: str) -> int:
                                    moved=moved, using_db=tx)
     log.info("prospect %d merged into %d (%s)", merged.id, survivor.id, reason)
     return survivor.id
+
+
+async def _one_opportunity(survivor: int, merged: int, tx: Any) -> list[int]:
+    """Both records qualified before they were known to be one person: the survivor's open
+    opportunity stays, the other's is closed as `merged` (its pending push with it), so the
+    person is one opportunity with one owner. The ids closed."""
+    if not await Opportunity.filter(prospect_id=survivor, status__in=OPEN_OPPORTUNITY
+                                    ).using_db(tx).exists():
+        return []
+    closed = list(await Opportunity.filter(prospect_id=merged, status__in=OPEN_OPPORTUNITY)
+                  .using_db(tx).values_list("id", flat=True))
+    if closed:
+        await Opportunity.filter(id__in=closed).using_db(tx).update(status="merged")
+        await OutboundMessage.filter(opportunity_id__in=closed, status=OutboundStatus.PENDING
+                                     ).using_db(tx).update(
+            status=OutboundStatus.FAILED, last_error="the person was merged with another "
+                                                     "record that has an open opportunity")
+    return closed
 
 
 def _absorb(survivor: Prospect, merged: Prospect) -> list[str]:

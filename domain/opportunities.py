@@ -16,6 +16,7 @@ status `pool`). Every touch is kept on the opportunity, so a dispute is settled 
 
 from __future__ import annotations
 
+import html
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -169,9 +170,12 @@ def push_payload(*, title: str, person: str, matter: str, note: str, at: datetim
     what WeChat shows) and a WeCom textcard (within its byte limits)."""
     data = {"thing1": clip(person), "thing2": clip(matter), "time3": china_time(at),
             "thing4": clip(note or "—")}
+    shown = {name: html.escape(value, quote=False) for name, value in (
+        ("detail", detail or person), ("matter", matter), ("note", note))}
     description = (f'<div class="gray">{china_time(at)}</div>'
-                   f'<div class="normal">{detail or person}</div>'
-                   f'<div class="highlight">{matter}{"：" + note if note else ""}</div>')
+                   f'<div class="normal">{shown["detail"]}</div>'
+                   f'<div class="highlight">{shown["matter"]}'
+                   f'{"：" + shown["note"] if note else ""}</div>')
     payload: dict[str, Any] = {"template": {"data": data, "url": url}}
     if url:
         payload["textcard"] = {"title": clip_bytes(title, 128),

@@ -310,7 +310,7 @@ async def rebuild(rules: Rules, *, chunk: int = 2000, now: datetime | None = Non
         async with in_transaction():  # holding the people's rows, as `locked` does: a signal
             # scored meanwhile waits instead of interleaving its ledger with this one
             held = [p.id for p in await Prospect.filter(id__in=survivors, merged_into_id=None)
-                    .order_by("id").select_for_update().only("id")]
+                    .order_by("id").select_for_update(no_key=True).only("id")]
             families = await families_of(held)
             logs = await logs_of(families)
             await kinds.load(row for log in logs.values() for row in log.rows)

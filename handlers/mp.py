@@ -14,7 +14,16 @@ from bot.signals import CodeRef, Outcome, Signal
 from domain.attribution import Attribution, add_tags
 from domain.identity import Prospects
 from domain.merging import family, load, locked
-from models import Identity, IdentityKind, Interaction, Material, Prospect
+from models import (
+    Identity,
+    IdentityKind,
+    Interaction,
+    Material,
+    Opportunity,
+    OutboundMessage,
+    OutboundStatus,
+    Prospect,
+)
 
 router = Router("mp")
 PROFILE_FIELDS = ("name", "company", "title", "department", "industry", "company_size",
@@ -98,6 +107,15 @@ async def consent_withdrawn(signal: Signal, prospects: Prospects) -> Outcome:
             kept = {k: v for k, v in row.payload.items()  # a form's `fields` too
                     if k not in ("sealed", "phone", "fields", *PROFILE_FIELDS)}
             await Interaction.filter(id=row.id).update(payload={**kept, "erased": True})
+        # what was written to tell salespeople about them: names in pushes not yet sent are
+        # not sent, and none is kept
+        told = Q(opportunity_id__in=await Opportunity.filter(prospect_id__in=everyone)
+                 .values_list("id", flat=True))
+        for member in everyone:
+            told |= Q(purpose__startswith=f"radar:p{member}:")
+        await OutboundMessage.filter(told, status=OutboundStatus.PENDING).update(
+            status=OutboundStatus.FAILED, last_error="consent withdrawn: not sent")
+        await OutboundMessage.filter(told).update(payload={"erased": True})
     return Outcome(prospect_id=prospect.id)
 
 

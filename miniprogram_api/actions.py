@@ -1,9 +1,11 @@
 """Actions a prospect takes in the mini-program that the scoring rules may count — a demo or a
 pricing request, a webinar sign-up or attendance, a form — each stored as an interaction
-(`mp.action`) like every other signal."""
+(`mp.action`) like every other signal. A form's fields may be personal: they are taken only
+from someone whose consent is recorded, kept sealed, and erased when it is withdrawn."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
@@ -12,7 +14,7 @@ from aiohttp import web
 
 from bot import fields, keys
 from bot.api import read_json, reply
-from bot.errors import NotFound
+from bot.errors import Conflict, NotFound
 from bot.signals import Signal
 from miniprogram_api.people import visitor
 from models import Material
@@ -61,10 +63,16 @@ async def act(request: web.Request) -> web.Response:
     if material_id is not None and not await Material.exists(id=material_id):
         raise NotFound(f"there is no material {material_id}", code="unknown_material")
     given = form_fields(data)
+    payload: dict[str, Any] = {"prospect_id": viewer.id, "action": kind,
+                               "material_id": material_id}
+    if given:  # what a form says may be personal: kept only with consent, and sealed
+        if viewer.consent_version is None:
+            raise Conflict("record the person's consent first (POST /mp/profile with "
+                           "consent_version) to send a form's fields", code="consent_required")
+        payload["sealed"] = request.config_dict[keys.SEALER].seal(
+            json.dumps(given, ensure_ascii=False))
     signal = Signal(source="mp", kind="mp.action", dedup_key=f"mp.action:{uuid.uuid4().hex}",
-                    actor=request["session"].openid, scene=None,
-                    fields={"prospect_id": viewer.id, "action": kind,
-                            "material_id": material_id, "fields": given})
+                    actor=request["session"].openid, scene=None, fields=payload)
     received = await request.config_dict[keys.INGEST].receive(signal, wait=0)
     return reply({"id": received.interaction_id}, status=201)
 

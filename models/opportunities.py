@@ -15,7 +15,8 @@ class Opportunity(Model):
         "models.Salesperson", related_name="opportunities", null=True, on_delete=fields.SET_NULL
     )
     score = fields.IntField(default=0)
-    status = fields.CharField(max_length=16, default="open")  # open | accepted | won | lost | pool
+    # open | accepted | won | lost | pool | merged
+    status = fields.CharField(max_length=16, default="open")
     reason = fields.CharField(max_length=256, null=True)
     # who gets it and why: first_touch, last_touch, partner, team, key_account, pool
     attribution = fields.CharField(max_length=16, null=True)

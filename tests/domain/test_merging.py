@@ -17,11 +17,14 @@ from models import (
     Interaction,
     Material,
     Opportunity,
+    OutboundMessage,
+    OutboundStatus,
     Partner,
     Prospect,
     ProspectMerge,
     Read,
     Salesperson,
+    ScoreEntry,
     Share,
 )
 
@@ -126,3 +129,39 @@ async def test_concurrent_links_of_one_person_make_one_prospect(db, prospects):
     for kind, value in (("oa_openid", "o1"), ("mp_openid", "m1"), ("external_userid", "wm1"),
                         ("unionid", "u1")):
         assert await Prospects(prospects.sealer).find(kind, value) == oa
+
+
+async def test_two_open_opportunities_become_one_and_the_duplicates_push_is_not_sent(
+        db, prospects):
+    first = await person(prospects, "oFirst")
+    second = await person(prospects, "oSecond")
+    wang = await Salesperson.create(name="王芳")
+    li = await Salesperson.create(name="李雷")
+    kept = await Opportunity.create(prospect_id=first, salesperson=wang, status="open")
+    duplicate = await Opportunity.create(prospect_id=second, salesperson=li, status="open")
+    pending = await OutboundMessage.create(purpose=f"opportunity:{duplicate.id}",
+                                           channel="oa_template", recipient="oLi",
+                                           payload={}, opportunity_id=duplicate.id)
+    await ScoreEntry.create(prospect_id=second, rule="follow", kind="behavior", points=5,
+                            at=datetime.now(UTC))
+    survivor = await merge(first, second, "same unionid")
+    assert survivor == first
+    await kept.refresh_from_db()
+    await duplicate.refresh_from_db()
+    await pending.refresh_from_db()
+    assert (kept.status, duplicate.status) == ("open", "merged")
+    assert duplicate.prospect_id == first  # type: ignore[attr-defined]  # moved, kept on record
+    assert pending.status == OutboundStatus.FAILED and "merged" in (pending.last_error or "")
+    assert not await ScoreEntry.exists()  # redone by the rescore that follows a merge
+    record = await ProspectMerge.get(survivor_id=first)
+    assert record.moved["duplicate_opportunities"] == [duplicate.id]
+
+
+async def test_an_open_opportunity_of_the_merged_record_alone_stays_open(db, prospects):
+    first = await person(prospects, "oFirstAlone")
+    second = await person(prospects, "oSecondAlone")
+    wang = await Salesperson.create(name="王芳")
+    only = await Opportunity.create(prospect_id=second, salesperson=wang, status="open")
+    assert await merge(first, second, "same phone") == first
+    await only.refresh_from_db()
+    assert (only.status, only.prospect_id) == ("open", first)  # type: ignore[attr-defined]

@@ -20,7 +20,7 @@ from bot.sandbox import Sandbox
 from bot.sandbox.records import new_openid
 from domain import rules, scoring
 from domain.merging import locked
-from models import Opportunity, OutboundMessage, Prospect, ScoreEntry
+from models import Opportunity, OutboundMessage, OutboundStatus, Prospect, ScoreEntry
 from tests.bot.kit import service
 from tests.bot.test_admin_codes import AUTH, issue
 from tests.handlers.test_one_person import follow
@@ -337,6 +337,19 @@ async def test_after_a_closed_opportunity_a_new_one_needs_a_new_qualification(se
     await Prospect.filter(id=prospect.id).update(quadrant="pool")
     await demo_request(client, person)
     assert [o.status for o in await Opportunity.all().order_by("id")] == ["won", "open"]
+
+
+async def test_withdrawn_consent_stops_a_push_not_yet_sent_and_keeps_no_name(client, wechat):
+    wang, booth, person = await booth_story(client, wechat, name="张伟", company="华东精密")
+    [message] = await OutboundMessage.all()
+    assert "张伟" in str(message.payload)
+    response = await client.delete("/mp/profile", headers=person.headers)
+    assert response.status == 204
+    await message.refresh_from_db()
+    assert message.status == OutboundStatus.FAILED
+    assert message.last_error == "consent withdrawn: not sent"
+    assert message.payload == {"erased": True}
+    assert await send(client) == 0 and wechat.template_messages == []
 
 
 # --- the read radar ----------------------------------------------------------------------------

@@ -3,10 +3,12 @@ scoring rules count, validated like every other signal, on the timeline, erased 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from bot import keys
 from models import Interaction
 from tests.bot.kit import eventually
 from tests.bot.test_admin_codes import AUTH, error
@@ -21,15 +23,19 @@ async def act(client: Any, person: Person, **body: Any) -> tuple[int, dict[str, 
 
 async def test_an_action_is_stored_as_an_interaction_and_shown_on_the_timeline(client, wechat):
     person = await log_in(client, wechat)
+    await consent(client, person)
     paper = await material(client, title="2026 智能制造直播")
     status, body = await act(client, person, kind="webinar_signup", material_id=paper["id"],
                              fields={"company": "华东精密", "seats": 2, "vip": True, "note": None})
     assert status == 201, body
     stored = await Interaction.get(id=body["id"])
     assert (stored.source, stored.kind, stored.actor) == ("mp", "mp.action", person.openid)
+    sealed = stored.payload.pop("sealed")
     assert stored.payload == {"prospect_id": person.prospect_id, "action": "webinar_signup",
-                              "material_id": paper["id"], "fields": {
-                                  "company": "华东精密", "seats": 2, "vip": True, "note": None}}
+                              "material_id": paper["id"]}
+    assert "华东精密" not in sealed  # sealed, and it opens to what was sent
+    assert json.loads(client.app[keys.SEALER].unseal(sealed)) == {
+        "company": "华东精密", "seats": 2, "vip": True, "note": None}
     await eventually(all_processed)
     response = await client.get(f"/admin/prospects/{person.prospect_id}/timeline",
                                 headers=AUTH)
@@ -58,11 +64,21 @@ async def test_an_action_is_stored_as_an_interaction_and_shown_on_the_timeline(c
 async def test_a_bad_action_is_a_400_naming_the_field_and_stores_nothing(client, wechat, body,
                                                                          code, names):
     person = await log_in(client, wechat)
+    await consent(client, person)
     before = await Interaction.filter(kind="mp.action").count()
     status, answer = await act(client, person, **body)
     assert status == 400, answer
     assert error(answer)[0] == code and names in error(answer)[1]
     assert await Interaction.filter(kind="mp.action").count() == before
+
+
+async def test_a_forms_fields_need_the_persons_consent(client, wechat):
+    person = await log_in(client, wechat)
+    status, body = await act(client, person, kind="form_submit", fields={"name": "张伟"})
+    assert status == 409 and error(body)[0] == "consent_required"
+    assert not await Interaction.filter(kind="mp.action").exists()
+    status, body = await act(client, person, kind="demo_request")  # no fields: no consent needed
+    assert status == 201
 
 
 async def test_an_unknown_material_is_a_404_and_no_session_a_401(client, wechat):
