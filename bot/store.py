@@ -105,10 +105,15 @@ class MemoryStore:
 
 
 class RedisStore:
-    """Shared by every process pointed at the same Redis database."""
+    """Shared by every process pointed at the same Redis database. Its connections are a
+    blocking pool: past `max_connections` a caller waits (up to `wait` seconds) for one to come
+    back, where redis-py's default pool fails it at once ("Too many connections") — a booth
+    burst of a few hundred concurrent pushes would fail most of them."""
 
-    def __init__(self, url: str) -> None:
-        self.redis = aioredis.Redis.from_url(url, decode_responses=True)
+    def __init__(self, url: str, max_connections: int = 100, wait: float = 5.0) -> None:
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, decode_responses=True, max_connections=max_connections, timeout=wait)
+        self.redis = aioredis.Redis(connection_pool=pool)
 
     async def get(self, key: str) -> str | None:
         value: str | None = await self.redis.get(key)
@@ -140,6 +145,7 @@ class RedisStore:
 
     async def close(self) -> None:
         await self.redis.aclose()
+        await self.redis.connection_pool.disconnect()  # a pool given is not closed with it
 
 
 def create_store(redis_url: str | None) -> Store:
