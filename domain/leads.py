@@ -31,6 +31,9 @@ from models import Identity, IdentityKind, Interaction, Material, Prospect
 log = logging.getLogger(__name__)
 
 
+ATTEMPTS = 8
+
+
 class Moved(Exception):
     """A person of the batch was merged away before their row was locked."""
 
@@ -69,14 +72,7 @@ class Leads(Batcher):
     async def flush(self, items: list[Rescore]) -> list[bool]:
         now = datetime.now(UTC)
         async with in_transaction():
-            survivors = await _survivors([item.prospect_id for item in items])
-            people = {p.id: p for p in await Prospect.filter(
-                id__in=set(survivors.values()), merged_into_id=None).order_by("id")
-                .select_for_update(no_key=True)}
-            if any(survivors[item.prospect_id] not in people for item in items):
-                # merged away between finding and locking: the batch goes again person by
-                # person (the Batcher's retry), each finding their survivor afresh
-                raise Moved("a person was merged away while their signal was scored")
+            survivors, people = await _locked([item.prospect_id for item in items])
             families = await scoring.families_of(list(people))
             logs = await scoring.logs_of(families)
             kinds = scoring.Kinds()
@@ -117,6 +113,20 @@ class Leads(Batcher):
         sealed = await Identity.filter(prospect_id__in=members, kind=IdentityKind.PHONE,
                                        sealed__isnull=False).values_list("sealed", flat=True)
         return self.sealer.unseal(str(sealed[0])) if sealed else None
+
+
+async def _locked(ids: list[int]) -> tuple[dict[int, int], dict[int, Prospect]]:
+    """Each id's survivor, and the survivors locked (FOR NO KEY UPDATE, in id order). One
+    merged away between finding and locking (the lock waited for the merge, then the row no
+    longer qualified) is found again: the survivor it was merged into."""
+    for _ in range(ATTEMPTS):
+        survivors = await _survivors(ids)
+        people = {p.id: p for p in await Prospect.filter(
+            id__in=set(survivors.values()), merged_into_id=None).order_by("id")
+            .select_for_update(no_key=True)}
+        if all(survivor in people for survivor in survivors.values()):
+            return survivors, people
+    raise Moved("people kept being merged while their signals were scored")
 
 
 async def _survivors(ids: list[int]) -> dict[int, int]:
