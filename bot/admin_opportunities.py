@@ -15,8 +15,6 @@ from domain import scoring
 from domain.merging import current, family
 from domain.opportunities import cleaned, key_account
 from models import (
-    Identity,
-    IdentityKind,
     Opportunity,
     OutboundMessage,
     Prospect,
@@ -49,11 +47,7 @@ async def get_score(request: web.Request) -> web.Response:
     now = datetime.now(UTC)
     rows = await scoring.ledger(prospect.id)
     score = scoring.score_now(rules, rows, now)
-    members = await family(prospect.id)
-    sealed = await Identity.filter(prospect_id__in=members, kind=IdentityKind.PHONE,
-                                   sealed__isnull=False).values_list("sealed", flat=True)
-    phone = request.config_dict[keys.SEALER].unseal(str(sealed[0])) if sealed else None
-    half_life = rules.half_life_days * 86_400
+    phone = next(iter(await request.config_dict[keys.PROSPECTS].phones(prospect.id)), None)
     return reply({
         "prospect_id": prospect.id, "profile": score.profile, "behavior": score.behavior,
         "total": score.total, "quadrant": score.quadrant,
@@ -63,9 +57,7 @@ async def get_score(request: web.Request) -> web.Response:
         "scored_at": _when(prospect.scored_at),
         "ledger": [{"rule": row.rule, "label": rules.label(row.rule), "kind": row.kind,
                     "points": row.points,
-                    "now": row.points if row.kind == "profile" else round(
-                        row.points * 0.5 ** (max((now - row.at).total_seconds(), 0)
-                                             / half_life), 1),
+                    "now": round(scoring.worth(rules, row, now), 1),
                     "interaction_id": row.interaction_id, "at": row.at.isoformat()}
                    for row in rows],
     })

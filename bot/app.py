@@ -131,7 +131,7 @@ def create_app(settings: Settings, *, worker: bool = True, auto_migrate: bool | 
                               settings.wecom_agent_id is not None,
                               lambda opportunity_id: f"{settings.public_url}/o/"
                                                      f"{links.issue(opportunity_id)}")
-        app[keys.LEADS] = Leads(app[keys.RULES], app[keys.ATTRIBUTION], app[keys.SEALER],
+        app[keys.LEADS] = Leads(app[keys.RULES], app[keys.ATTRIBUTION], app[keys.PROSPECTS],
                                 messaging, kick=app[keys.SENDER].kick)
         deps["sender"] = app[keys.SENDER]
         app[keys.DISPATCHER] = Dispatcher(ROUTERS, deps, Scenes().code, app[keys.COMPLETIONS],

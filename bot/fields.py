@@ -33,8 +33,8 @@ def only(data: Mapping[str, Any], allowed: Iterable[str]) -> None:
     allowed = tuple(allowed)
     unknown = [key for key in data if key not in allowed]
     if unknown:
-        raise BadRequest(f"unknown field {shown(unknown[0])}; allowed: {', '.join(allowed)}",
-                         code="unknown_field")
+        takes = f"allowed: {', '.join(allowed)}" if allowed else "none is taken here"
+        raise BadRequest(f"unknown field {shown(unknown[0])}; {takes}", code="unknown_field")
 
 
 def shown(name: str, limit: int = 40) -> str:

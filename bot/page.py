@@ -19,11 +19,11 @@ from bot import keys
 from bot.api import Handler
 from bot.faults import is_outage
 from bot.privacy import mask_phone
-from domain.merging import family, load
+from domain.merging import load
 from domain.opportunities import CHINA, china_time
 from domain.scoring import NURTURE, OPPORTUNITY, OTHER_OFFER, POOL
 from domain.timeline import timeline
-from models import Identity, IdentityKind, Opportunity, Prospect, Salesperson
+from models import Opportunity, Prospect, Salesperson
 
 log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).parent / "templates"
@@ -96,10 +96,7 @@ def _moment(at: datetime | None) -> str | None:
 
 
 async def _phones(request: web.Request, prospect: Prospect) -> list[str]:
-    sealer = request.config_dict[keys.SEALER]
-    identities = await Identity.filter(prospect_id__in=await family(prospect.id),
-                                       kind=IdentityKind.PHONE).order_by("id")
-    phones = (sealer.unseal(identity.sealed or "") for identity in identities)
+    phones = await request.config_dict[keys.PROSPECTS].phones(prospect.id)
     return list(dict.fromkeys(mask_phone(phone) if phone else "****" for phone in phones))
 
 

@@ -7,7 +7,7 @@ from cachetools import LRUCache
 from tortoise.exceptions import IntegrityError
 
 from bot.privacy import Sealer, normalize_phone
-from domain.merging import current, merge
+from domain.merging import current, family, merge
 from domain.resolver import IdentityResolver
 from models import Identity, IdentityKind
 
@@ -76,6 +76,14 @@ class Prospects:
         survivor = await merge(prospect_id, holder, f"same {IdentityKind(kind).value}")
         self.forget(holder if survivor == prospect_id else prospect_id, survivor)
         return survivor
+
+    async def phones(self, prospect_id: int) -> list[str | None]:
+        """The person's phone numbers (any of their merged records), newest first, unsealed —
+        to mask before they leave the server; None for one this key cannot open."""
+        sealed = await (Identity.filter(prospect_id__in=await family(prospect_id),
+                                        kind=IdentityKind.PHONE)
+                        .order_by("-id").values_list("sealed", flat=True))
+        return [self.sealer.unseal(str(value or "")) for value in sealed]
 
     def erased(self, kind: IdentityKind | str, stored_values: list[str]) -> None:
         """Identities deleted (a phone erased with the consent): this process forgets them."""

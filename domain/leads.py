@@ -20,13 +20,13 @@ from datetime import UTC, datetime
 from tortoise.transactions import in_transaction
 
 from bot.intake import Batcher
-from bot.privacy import Sealer
 from bot.signals import Outcome, Signal
 from domain import scoring
 from domain.attribution import Attribution
+from domain.identity import Prospects
 from domain.opportunities import Messaging, Trigger, key_account, radar, route
 from domain.rules import Rules
-from models import Identity, IdentityKind, Interaction, Material, Prospect
+from models import Interaction, Material, Prospect
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +45,13 @@ class Rescore:
 
 
 class Leads(Batcher):
-    def __init__(self, rules: Rules, attribution: Attribution, sealer: Sealer,
+    def __init__(self, rules: Rules, attribution: Attribution, prospects: Prospects,
                  messaging: Messaging, kick: Callable[[], None] | None = None,
                  max_batch: int = 200) -> None:
         super().__init__("leads", max_batch)
         self.rules = rules
         self.attribution = attribution
-        self.sealer = sealer
+        self.prospects = prospects
         self.messaging = messaging
         self.kick = kick
 
@@ -100,7 +100,7 @@ class Leads(Batcher):
         if score.quadrant == scoring.POOL and key_account(self.rules, person) is None:
             return False  # nothing to do: no tag, no opportunity (a pool scan, mostly)
         opportunity = await route(self.rules, person, members, score,
-                                  await _trigger(score, item.signal), await self._phone(members),
+                                  await _trigger(score, item.signal), await self._phone(person),
                                   self.attribution, self.messaging, was=was)
         return opportunity is not None and opportunity.salesperson_id is not None  # type: ignore[attr-defined]
 
@@ -109,10 +109,8 @@ class Leads(Batcher):
         return material is not None and await radar(signal.fields, person, self.messaging,
                                                     material.title)
 
-    async def _phone(self, members: list[int]) -> str | None:
-        sealed = await Identity.filter(prospect_id__in=members, kind=IdentityKind.PHONE,
-                                       sealed__isnull=False).values_list("sealed", flat=True)
-        return self.sealer.unseal(str(sealed[0])) if sealed else None
+    async def _phone(self, person: Prospect) -> str | None:
+        return next(iter(await self.prospects.phones(person.id)), None)
 
 
 async def _locked(ids: list[int]) -> tuple[dict[int, int], dict[int, Prospect]]:

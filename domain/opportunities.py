@@ -19,13 +19,14 @@ from __future__ import annotations
 import html
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain import outbox
-from domain.attribution import Attribution
+from domain.attribution import CHINA, Attribution
 from domain.rules import Rules, contains
 from domain.scoring import NURTURE, OPPORTUNITY, OTHER_OFFER, SCAN_KINDS, Score
+from domain.timeline import duration
 from models import (
     Code,
     Interaction,
@@ -37,7 +38,6 @@ from models import (
 )
 
 log = logging.getLogger(__name__)
-CHINA = timezone(timedelta(hours=8))
 OPEN_STATUSES = ("open", "accepted", "pool")
 THING = 20  # characters a category template's `thing` value shows
 
@@ -291,9 +291,8 @@ async def radar(read: dict[str, Any], prospect: Prospect, messaging: Messaging,
     if await OutboundMessage.exists(purpose__startswith=prefix,
                                            created_at__gte=now - timedelta(hours=1)):
         return False
-    seconds = int(float(read.get("seconds") or 0))
     progress = round(float(read.get("progress") or 0) * 100)
-    spent = f"{seconds // 60}分{seconds % 60}秒" if seconds >= 60 else f"{seconds}秒"
+    spent = duration(float(read.get("seconds") or 0))
     text = f"{customer(prospect)}阅读了《{title}》{spent}，进度{progress}%"
     payload = push_payload(title="阅读提醒", person=customer(prospect),
                            matter=clip(f"阅读《{title}》"), note=f"{spent} 进度{progress}%",

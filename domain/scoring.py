@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from tortoise.transactions import in_transaction
 
@@ -175,14 +175,24 @@ def profile_entries(rules: Rules, profile: dict[str, str | None], has_phone: boo
     return entries
 
 
+class Earned(Protocol):
+    kind: str
+    points: int
+    at: datetime
+
+
+def worth(rules: Rules, entry: Earned, now: datetime) -> float:
+    """What a ledger row is worth at `now`: profile points as earned, behaviour points halved
+    every half-life since."""
+    if entry.kind != "behavior":
+        return float(entry.points)
+    age = max((now - entry.at).total_seconds(), 0.0)
+    return entry.points * 0.5 ** (age / (rules.half_life_days * 86_400))
+
+
 def decayed(rules: Rules, entries: Iterable[Entry], now: datetime) -> float:
-    half_life = rules.half_life_days * 86_400
-    total = 0.0
-    for entry in entries:
-        if entry.kind == "behavior":
-            age = max((now - entry.at).total_seconds(), 0.0)
-            total += entry.points * 0.5 ** (age / half_life)
-    return total
+    """The behaviour points of `entries`, decayed to `now`."""
+    return sum(worth(rules, entry, now) for entry in entries if entry.kind == "behavior")
 
 
 def quadrant(rules: Rules, profile: int, behavior: int) -> str:

@@ -84,12 +84,14 @@ async def scanned(signal: Signal, code: CodeRef | None, prospects: Prospects,
     touched = await _touch(code, prospect_id, attribution)
     outcome = Outcome(prospect_id=prospect_id, reply=TextReply(
         message=signal.message, content=welcome_text(touched, WELCOME_BACK)))
-    if prospect_id is not None and signal.actor and not await Identity.exists(
-            prospect_id__in=await family(prospect_id), kind=IdentityKind.UNIONID):
+    if prospect_id is not None and signal.actor:
         openid = signal.actor
 
-        async def union() -> None:
-            outcome.prospect_id = await link_unionid(openid, prospect_id, prospects, wechat)
+        async def union() -> None:  # after the reply: a scan's answer waits for no lookup
+            if not await Identity.exists(prospect_id__in=await family(prospect_id),
+                                         kind=IdentityKind.UNIONID):
+                outcome.prospect_id = await link_unionid(openid, prospect_id, prospects,
+                                                         wechat)
 
         outcome.then = union
     return outcome

@@ -23,9 +23,9 @@ from bot.api import read_json, reply
 from bot.errors import BadRequest, Conflict, Unauthorized
 from bot.privacy import mask_phone, normalize_phone
 from bot.signals import Signal
-from domain.merging import family, load
+from domain.merging import load
 from miniprogram_api.sessions import SessionSigner
-from models import Identity, IdentityKind, Prospect
+from models import Prospect
 
 SIGNER: web.AppKey[SessionSigner] = web.AppKey("mp_signer")
 SESSION_KEY = "scrm:mp:session_key:{}"
@@ -170,10 +170,7 @@ async def show_profile(request: web.Request) -> web.Response:
 
 async def _shown(request: web.Request, prospect_id: int) -> dict[str, Any]:
     prospect = await load(prospect_id)
-    sealer = request.config_dict[keys.SEALER]
-    phone = await Identity.filter(prospect_id__in=await family(prospect.id),
-                                  kind=IdentityKind.PHONE).order_by("-id").first()
-    number = sealer.unseal(phone.sealed or "") if phone is not None else None
+    number = next(iter(await request.config_dict[keys.PROSPECTS].phones(prospect.id)), None)
     return show_self(prospect, mask_phone(number) if number else None)
 
 
