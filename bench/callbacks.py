@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 
@@ -55,6 +56,7 @@ from bench.processes import ROOT, Server, free_port, machine_cpu_seconds, postgr
 from bench.pushes import OA_AES_KEY, OA_APPID, OA_TOKEN, Mix, PushFile, generate
 from bench.report import RESULTS, Check, Phase, Result
 from bench.seed import seed
+from bot.sandbox.pushes import sign
 
 FRESH_FOR = 300  # seconds a signed push stays acceptable (the service's timestamp tolerance)
 
@@ -75,11 +77,17 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--history", type=int, default=20_000,
                      help="earlier followers in the database before the run, with 5 processed "
                           "pushes each (0: start empty); see bench/seed.py")
-    top.add_argument("--mix", choices=["location", "booth"], default="location",
+    top.add_argument("--mix", choices=["location", "booth", "follow", "unknown"],
+                     default="location",
                      help="location (the default): LOCATION reports, which no handler acts on — "
                           "the callback path alone, as issue 2 measures it; booth: text, SCAN "
                           "and subscribe through booth codes (handlers create and attribute "
-                          "prospects inside the request)")
+                          "prospects); follow: every push a new follower's subscribe through a "
+                          "booth code (issue 10's target), measured beside a WeRoBot app too; "
+                          "unknown: the same through scenes no code has")
+    top.add_argument("--processes", type=int, default=2,
+                     help="on PostgreSQL, also measure this many `serve --no-worker` beside one "
+                          "`worker`, the load split between them (1: skip)")
     top.add_argument("--hello-uvloop", action="store_true",
                      help="run the baseline on uvloop too (the service always is)")
     top.add_argument("--profile", action="store_true",
@@ -129,6 +137,13 @@ def measure(server: Server, tool: str, pushes: PushFile, args: argparse.Namespac
                  server.peak_rss_mb(), (machine_cpu_seconds() - machine) / wall)
 
 
+QUERIES = (("stored", "SELECT count(*) FROM interaction"),
+           ("processed", "SELECT count(*) FROM interaction WHERE processed_at IS NOT NULL"),
+           ("prospects", "SELECT count(*) FROM prospect"),
+           ("attributed", "SELECT count(*) FROM prospect WHERE first_code_id IS NOT NULL"),
+           ("owned", "SELECT count(*) FROM prospect WHERE owner_id IS NOT NULL"))
+
+
 def run_service(args: argparse.Namespace, tool: str, pushes: PushFile, database: Database,
                 env: dict[str, str], scratch: Path, servers: list[Server],
                 profile: Path | None) -> tuple[Phase, dict[str, int], list[str]]:
@@ -138,10 +153,7 @@ def run_service(args: argparse.Namespace, tool: str, pushes: PushFile, database:
     if migrate.returncode != 0:
         raise RuntimeError(f"python -m bot migrate failed:\n{migrate.stdout}{migrate.stderr}")
     seed(database, Mix.scenes, args.history)
-    queries = (("stored", "SELECT count(*) FROM interaction"),
-               ("processed", "SELECT count(*) FROM interaction WHERE processed_at IS NOT NULL"),
-               ("prospects", "SELECT count(*) FROM prospect"))
-    before = {name: database.scalar(sql) for name, sql in queries}
+    before = {name: database.scalar(sql) for name, sql in QUERIES}
     port = free_port()
     service = Server("service", [sys.executable, "-m", "bot", "serve", "--port", str(port)],
                      port, env, scratch / "service.log")
@@ -153,9 +165,101 @@ def run_service(args: argparse.Namespace, tool: str, pushes: PushFile, database:
                     profile=profile)
     service.stop()  # graceful: in-flight requests finish, batches flush
     counts = {"sent": phase.issued, "distinct": pushes.distinct(0, phase.issued)}
-    for name, sql in queries:  # what the run added
+    for name, sql in QUERIES:  # what the run added
         counts[name] = database.scalar(sql) - before[name]
     return phase, counts, service.problems()
+
+
+def run_scaled(args: argparse.Namespace, tool: str, pushes: PushFile, database: Database,
+               env: dict[str, str], scratch: Path, servers: list[Server], first: int
+               ) -> tuple[Phase, dict[str, int], list[str]]:
+    """`--processes` × `serve --no-worker` and one `worker` on the same database, each server
+    sent its share of the connections and its own run of the push file, at the same time."""
+    count = args.processes
+    before = {name: database.scalar(sql) for name, sql in QUERIES}
+    group: list[Server] = []
+    for n in range(count):
+        port = free_port()
+        group.append(Server(f"serve{n + 1}", [sys.executable, "-m", "bot", "serve", "--port",
+                                              str(port), "--no-worker"],
+                            port, env, scratch / f"serve{n + 1}.log"))
+    worker = Server("worker", [sys.executable, "-m", "bot", "worker"], 0, env,
+                    scratch / "worker.log")
+    servers.extend([*group, worker])
+    for server in group:
+        server.wait_ready("/healthz")
+    share = max(1, args.connections // count)
+    span = (len(pushes) - first) // count  # lines each server may use
+    starts = [first + n * span for n in range(count)]
+
+    def run(offsets: list[int], seconds: int) -> list[loads.Load]:
+        with ThreadPoolExecutor(count) as pool:
+            return list(pool.map(lambda n: loads.run(tool, group[n].url, pushes.path,
+                                                     pushes.offset(offsets[n]), share, seconds,
+                                                     False), range(count)))
+
+    print(f"  {count} × serve --no-worker + worker: warm-up {args.warmup} s, then "
+          f"{args.duration} s at {share} connections each", flush=True)
+    warm = run(starts, args.warmup)
+    cpu = sum(server.cpu_seconds() for server in [*group, worker])
+    db_cpu, machine = postgres_cpu_seconds(), machine_cpu_seconds()
+    started = time.monotonic()
+    measured = run([start + w.issued for start, w in zip(starts, warm, strict=True)],
+                   args.duration)
+    wall = time.monotonic() - started
+    phase = Phase(f"{count} serve+wkr", combine(warm), combine(measured),
+                  (sum(server.cpu_seconds() for server in [*group, worker]) - cpu) / wall,
+                  (postgres_cpu_seconds() - db_cpu) / wall,
+                  max(server.peak_rss_mb() for server in group),
+                  (machine_cpu_seconds() - machine) / wall)
+    for server in group:
+        server.stop()
+    # what the servers left after the reply is the worker's to finish; give it a moment
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and database.scalar(
+            "SELECT count(*) FROM interaction WHERE processed_at IS NULL") > 0:
+        time.sleep(0.5)
+    worker.stop()
+    counts = {"sent": sum(w.issued + m.issued for w, m in zip(warm, measured, strict=True)),
+              "distinct": sum(pushes.distinct(start, w.issued + m.issued)
+                              for start, w, m in zip(starts, warm, measured, strict=True))}
+    for name, sql in QUERIES:
+        counts[name] = database.scalar(sql) - before[name]
+    counts["unprocessed"] = database.scalar(
+        "SELECT count(*) FROM interaction WHERE processed_at IS NULL")
+    problems = [line for server in [*group, worker] for line in server.problems()]
+    return phase, counts, problems
+
+
+def combine(parts: list[loads.Load]) -> loads.Load:
+    """Loads run side by side as one: requests added, the worst latencies (an upper bound of
+    the combined percentile)."""
+    duration = max(part.duration_s for part in parts)
+    return loads.Load(tool=parts[0].tool, requests=sum(p.requests for p in parts),
+                      duration_s=duration, issued=sum(p.issued for p in parts),
+                      non200=sum(p.non200 for p in parts),
+                      exhausted=any(p.exhausted for p in parts),
+                      p50_ms=max(p.p50_ms for p in parts), p99_ms=max(p.p99_ms for p in parts),
+                      max_ms=max(p.max_ms for p in parts),
+                      socket_errors=sum(p.socket_errors for p in parts),
+                      timeouts=sum(p.timeouts for p in parts),
+                      client_cpu=sum(p.client_cpu for p in parts))
+
+
+def run_werobot(args: argparse.Namespace, tool: str, pushes: PushFile, env: dict[str, str],
+                scratch: Path, servers: list[Server]) -> Phase:
+    """The same pushes answered by a WeRoBot app that stores nothing (bench/werobot_app.py)."""
+    port = free_port()
+    robot = Server("WeRoBot", [sys.executable, "-m", "gunicorn", "-w", "1", "-b",
+                               f"127.0.0.1:{port}", "bench.werobot_app:app"],
+                   port, env, scratch / "werobot.log")
+    servers.append(robot)
+    stamp, nonce = str(int(time.time())), "12345"
+    robot.wait_ready(f"/?signature={sign(OA_TOKEN, stamp, nonce)}&timestamp={stamp}"
+                     f"&nonce={nonce}&echostr=ready")
+    phase = measure(robot, tool, pushes, args, wrap=True, postgres=False)
+    robot.stop()
+    return phase
 
 
 def run_hello(args: argparse.Namespace, tool: str, pushes: PushFile, env: dict[str, str],
@@ -171,8 +275,11 @@ def run_hello(args: argparse.Namespace, tool: str, pushes: PushFile, env: dict[s
     return phase
 
 
+FOLLOW_RATIO = 0.20  # issue 10: new followers through a booth code
+
+
 def check(result: Result, counts: dict[str, int], problems: list[str], postgres: bool,
-          connections: int) -> None:
+          connections: int, min_ratio: float | None = None) -> None:
     service, hello = result.service, result.hello
     load = service.load
     errors = load.socket_errors + load.timeouts
@@ -186,7 +293,16 @@ def check(result: Result, counts: dict[str, int], problems: list[str], postgres:
         Check("no warnings or errors in the service log", not problems,
               f"{len(problems)} lines" if problems else "ok"),
     ]
-    result.judge(postgres, connections)
+    if min_ratio is None:
+        result.judge(postgres, connections)
+    else:
+        result.judge(postgres, connections, min_ratio)
+    for other in result.others:  # the WeRoBot app that stores nothing
+        result.checks.append(Check(
+            f"at least as fast as {other.server} (which stores nothing)",
+            load.rps >= other.load.rps,
+            f"{load.rps / other.load.rps:.2f}x" if other.load.rps else "no figure",
+            binding=postgres))
     busiest, client = max(service.other_cpu, hello.other_cpu), hello.load.client_cpu
     result.checks += [
         Check("the machine had no other load (figures comparable)", busiest < 0.15,
@@ -194,6 +310,40 @@ def check(result: Result, counts: dict[str, int], problems: list[str], postgres:
         Check("the load generator kept up with hello-world (else the ratio is overstated)",
               client < 0.9, f"it used {client:.0%} of a core", binding=False),
     ]
+
+
+def check_follows(result: Result, counts: dict[str, int], where: str) -> None:
+    """Every new follower through a booth code: one prospect, attributed, owned."""
+    distinct = counts["distinct"]
+    result.checks += [
+        Check(f"{where}: one new prospect per follower", counts["prospects"] == distinct,
+              f"{counts['prospects']} of {distinct}"),
+        Check(f"{where}: every follower attributed to their booth code and owned",
+              counts["attributed"] == counts["owned"] == distinct,
+              f"{counts['attributed']} attributed, {counts['owned']} owned of {distinct}"),
+        Check(f"{where}: every push processed", counts["processed"] == counts["stored"],
+              f"{counts['processed']} of {counts['stored']}"),
+    ]
+
+
+def check_scaled(result: Result, phase: Phase, counts: dict[str, int], problems: list[str],
+                 follows: bool) -> None:
+    errors = phase.load.socket_errors + phase.load.timeouts
+    where = phase.server
+    result.checks += [
+        Check(f"{where}: every answer 200", phase.load.non200 + phase.warmup.non200 + errors == 0,
+              f"{phase.load.non200 + phase.warmup.non200} non-200, {errors} errors"),
+        Check(f"{where}: every distinct push stored exactly once",
+              counts["stored"] == counts["distinct"],
+              f"{counts['stored']} stored of {counts['distinct']} distinct"),
+        Check(f"{where}: no warnings or errors in the logs", not problems,
+              f"{len(problems)} lines" if problems else "ok"),
+        Check(f"{where}: throughput beside one process's", True,
+              f"{phase.load.rps:.0f} req/s = {phase.load.rps / result.service.load.rps:.2f}x "
+              f"one process, p99 {phase.load.p99_ms:.1f} ms", binding=False),
+    ]
+    if follows:
+        check_follows(result, counts, where)
 
 
 def bench(args: argparse.Namespace, scratch: Path, servers: list[Server], stamp: str) -> Result:
@@ -207,26 +357,42 @@ def bench(args: argparse.Namespace, scratch: Path, servers: list[Server], stamp:
     if profile:
         RESULTS.mkdir(exist_ok=True)
     print(f"preparing {args.pushes} pushes ...", flush=True)
-    mix = Mix(people=args.people, location_only=args.mix == "location")
+    follows = args.mix in ("follow", "unknown")
+    mix = Mix(people=args.people, location_only=args.mix == "location",
+              follow={"follow": "booth", "unknown": "unknown"}.get(args.mix))
     pushes = generate(scratch / "pushes.txt", args.pushes, mix, args.seed)
     database.create()
+    scaled: tuple[Phase, dict[str, int], list[str]] | None = None
     try:
         flush(redis_url)
         service, counts, problems = run_service(args, tool, pushes, database, env, scratch,
                                                 servers, profile)
+        if postgres and args.processes > 1:
+            scaled = run_scaled(args, tool, pushes, database, env, scratch, servers,
+                                service.issued)
     finally:
         for server in servers:
             server.stop()
         database.drop()
         flush(redis_url)
     hello = run_hello(args, tool, pushes, env, scratch, servers)
+    others = [run_werobot(args, tool, pushes, env, scratch, servers)] if follows else []
     settings = {"database": "postgres" if postgres else "sqlite", "redis": redis_url,
                 "tool": tool, "connections": args.connections, "duration_s": args.duration,
                 "warmup_s": args.warmup, "people": args.people, "pushes_prepared": len(pushes),
                 "mix": pushes.kinds, "python": sys.version.split()[0],
-                "started_at": time.strftime("%FT%T%z")}
-    result = Result(settings, service, hello, {**counts, "log_problems": problems[:20]})
-    check(result, counts, problems, postgres, args.connections)
+                "processes": args.processes, "started_at": time.strftime("%FT%T%z")}
+    result = Result(settings, service, hello, {**counts, "log_problems": problems[:20]},
+                    others=others)
+    check(result, counts, problems, postgres, args.connections,
+          FOLLOW_RATIO if follows else None)
+    if args.mix == "follow":
+        check_follows(result, counts, "one process")
+    if scaled is not None:
+        phase, scaled_counts, scaled_problems = scaled
+        result.others.append(phase)
+        result.pushes["scaled"] = {**scaled_counts, "log_problems": scaled_problems[:20]}
+        check_scaled(result, phase, scaled_counts, scaled_problems, args.mix == "follow")
     return result
 
 

@@ -39,6 +39,9 @@ class Mix:
     scenes: int = 40
     people: int = 20_000
     location_only: bool = False  # every push a LOCATION report: no domain handler, no reply
+    # every push a new follower's subscribe: "booth" through the booth codes, "unknown" through
+    # a scene no code has (attribution skipped: what the booth code itself costs)
+    follow: str | None = None
 
 
 @dataclass
@@ -65,6 +68,10 @@ def _fields(index: int, openid: str, created: int, rng: random.Random, mix: Mix)
     head: dict[str, Any] = {"ToUserName": OA_ORIGINAL_ID, "FromUserName": openid,
                             "CreateTime": created}
     roll, scene = rng.random(), f"booth{rng.randrange(mix.scenes):03d}"
+    if mix.follow is not None:  # a new follower, through a booth code (or an unknown scene)
+        scene = scene if mix.follow == "booth" else f"gone{index:07d}"
+        return {**head, "MsgType": "event", "Event": "subscribe", "EventKey": f"qrscene_{scene}",
+                "Ticket": f"gQH47joAAAAAAAAAASxodHRwOi8vd2VpeGluLnFxLmNvbS9xL{scene}"}
     if mix.location_only:  # what an OA receives when a follower opens the chat
         return {**head, "MsgType": "event", "Event": "LOCATION", "Latitude": "31.230416",
                 "Longitude": f"121.{473701 + index % 1000}", "Precision": "65.000000"}
@@ -107,14 +114,16 @@ def generate(path: Path, count: int, mix: Mix | None = None, seed: int | None = 
     offset = 0
     with path.open("wb") as out:
         for index in range(count):
-            if index % PER_SECOND == 0:
+            if index % PER_SECOND == 0 and mix.follow is None:
                 senders = rng.sample(people, PER_SECOND)
-            if recent and rng.random() < mix.retries:
+            if recent and mix.follow is None and rng.random() < mix.retries:
                 line = rng.choice(recent)
                 pushes.retry[index] = 1
                 kind = "retry"
             else:
-                fields = _fields(index, senders[index % PER_SECOND],
+                sender = (senders[index % PER_SECOND] if mix.follow is None  # else all new
+                          else f"o{run}{index:09d}BenchFollower")
+                fields = _fields(index, sender,
                                  first_second + index // PER_SECOND, rng, mix)
                 line = request_line(fields, timestamp)
                 kind = str(fields.get("Event") or fields["MsgType"])
