@@ -69,7 +69,7 @@ def _fields(index: int, openid: str, created: int, rng: random.Random, mix: Mix)
                             "CreateTime": created}
     roll, scene = rng.random(), f"booth{rng.randrange(mix.scenes):03d}"
     if mix.follow is not None:  # a new follower, through a booth code (or an unknown scene)
-        scene = scene if mix.follow == "booth" else f"gone{index:07d}"
+        scene = scene if mix.follow == "booth" else f"gone{scene[5:]}"  # no code has it
         return {**head, "MsgType": "event", "Event": "subscribe", "EventKey": f"qrscene_{scene}",
                 "Ticket": f"gQH47joAAAAAAAAAASxodHRwOi8vd2VpeGluLnFxLmNvbS9xL{scene}"}
     if mix.location_only:  # what an OA receives when a follower opens the chat

@@ -112,8 +112,11 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the body is over {limit // 1024} KiB")
     content = request.content
-    if content.is_eof():  # the usual push: it came with its headers, no timer needed
-        return await _read(content, limit)
+    if content.is_eof():  # the usual push: it came with its headers, all of it is here
+        body: bytes = content.read_nowait(-1)
+        if len(body) > limit:
+            raise PayloadTooLarge(f"the body is over {limit // 1024} KiB")
+        return body
     try:
         async with asyncio.timeout(request.config_dict[keys.SETTINGS].body_timeout):
             return await _read(content, limit)

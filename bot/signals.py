@@ -66,10 +66,11 @@ class CodeRef:
 class Outcome:
     """What a handler learned: the prospect behind the signal, the code it is attributed to,
     the reply to send (a passive reply to a WeChat push, an answer to a mini-program call),
-    and work that may finish after the reply (`then`): the signal is complete only once that
-    succeeds, so the worker retries it otherwise."""
+    and work that may finish after the reply (`then`, steps run in order): the signal is
+    complete only once they all succeed, so the worker retries it otherwise. A prospect a step
+    learns is recorded on the interaction before the next step runs."""
 
     prospect_id: int | None = None
     code_id: int | None = None
     reply: Any = None
-    then: Callable[[], Awaitable[None]] | None = None
+    then: tuple[Callable[[], Awaitable[None]], ...] = ()

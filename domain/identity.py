@@ -8,7 +8,7 @@ from tortoise.exceptions import IntegrityError
 
 from bot.privacy import Sealer, normalize_phone
 from domain.merging import current, family, merge
-from domain.resolver import IdentityResolver
+from domain.resolver import BARE, IdentityResolver, Seed
 from models import Identity, IdentityKind
 
 
@@ -49,12 +49,18 @@ class Prospects:
     async def resolve(self, kind: IdentityKind | str, value: str) -> int:
         """The prospect with this identity, created when nobody has it yet. Concurrent calls
         share one batch (see domain.resolver)."""
+        return (await self.claim(kind, value))[0]
+
+    async def claim(self, kind: IdentityKind | str, value: str,
+                    seed: Seed = BARE) -> tuple[int, bool]:
+        """As `resolve`; a prospect created now starts from `seed`. (The prospect, whether it
+        was created now.)"""
         key = (str(kind), self.lookup_value(kind, value))
         if (cached := self._cache.get(key)) is not None:
-            return cached
-        prospect_id = await self.resolver.resolve(key, self._sealed(kind, value))
+            return cached, False
+        prospect_id, created = await self.resolver.resolve(key, self._sealed(kind, value), seed)
         self._cache[key] = prospect_id
-        return prospect_id
+        return prospect_id, created
 
     async def link(self, prospect_id: int, kind: IdentityKind | str, value: str) -> int:
         """Gives the prospect this identity; returns the prospect the person is now. When

@@ -16,15 +16,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from bot.intake import Batcher
 from bot.signals import Outcome, Signal
-from domain import scoring
+from domain import ledger, scoring
 from domain.attribution import Attribution
 from domain.identity import Prospects
-from domain.opportunities import Messaging, Trigger, key_account, radar, route
+from domain.opportunities import Messaging, Trigger, key_account_of, radar, route
 from domain.rules import Rules
 from models import Interaction, Material, Prospect
 
@@ -73,64 +74,55 @@ class Leads(Batcher):
         now = datetime.now(UTC)
         async with in_transaction():
             survivors, people = await _locked([item.prospect_id for item in items])
-            families = await scoring.families_of(list(people))
-            logs = await scoring.logs_of(families)
+            families = await ledger.families(list(people))
+            logs = await scoring.logs_of(families, people)
             kinds = scoring.Kinds()
             await kinds.load(row for one in logs.values() for row in one.rows)
             scores = {pid: scoring.compute(self.rules, one, kinds.codes, kinds.materials, now)
                       for pid, one in logs.items()}
-            was = {pid: person.quadrant for pid, person in people.items()}
             await scoring.write(scores, families, now)
             latest: dict[int, Rescore] = {}
             for item in items:  # the person's latest signal in the batch triggered it
                 latest[survivors[item.prospect_id]] = item
             queued: dict[int, bool] = {}
             for pid, item in latest.items():
-                person, score = people[pid], scores[pid]
-                queued[pid] = await self._route(person, families[pid], score, item, was[pid])
+                queued[pid] = await self._route(people[pid], families[pid], scores[pid], item)
             for item in items:
                 pid = survivors[item.prospect_id]
                 if (item.signal is not None and item.signal.kind == "mp.read"
-                        and await self._radar(people[pid], item.signal)):
+                        and await self._radar(pid, item.signal)):
                     queued[pid] = True
         return [queued.get(survivors[item.prospect_id], False) for item in items]
 
-    async def _route(self, person: Prospect, members: list[int], score: scoring.Score,
-                     item: Rescore, was: str | None) -> bool:
-        if score.quadrant == scoring.POOL and key_account(self.rules, person) is None:
+    async def _route(self, row: dict[str, Any], members: list[int], score: scoring.Score,
+                     item: Rescore) -> bool:
+        if score.quadrant == scoring.POOL and key_account_of(self.rules, row["company"]) is None:
             return False  # nothing to do: no tag, no opportunity (a pool scan, mostly)
+        person = await Prospect.get(id=row["id"])  # locked above
         opportunity = await route(self.rules, person, members, score,
                                   await _trigger(score, item.signal), await self._phone(person),
-                                  self.attribution, self.messaging, was=was)
+                                  self.attribution, self.messaging, was=row["quadrant"])
         return opportunity is not None and opportunity.salesperson_id is not None  # type: ignore[attr-defined]
 
-    async def _radar(self, person: Prospect, signal: Signal) -> bool:
+    async def _radar(self, prospect_id: int, signal: Signal) -> bool:
         material = await Material.get_or_none(id=int(signal.fields.get("material_id") or 0))
-        return material is not None and await radar(signal.fields, person, self.messaging,
-                                                    material.title)
+        return material is not None and await radar(
+            signal.fields, await Prospect.get(id=prospect_id), self.messaging, material.title)
 
     async def _phone(self, person: Prospect) -> str | None:
         return next(iter(await self.prospects.phones(person.id)), None)
 
 
-async def _locked(ids: list[int]) -> tuple[dict[int, int], dict[int, Prospect]]:
-    """Each id's survivor, and the survivors locked (FOR NO KEY UPDATE, in id order). One
-    merged away between finding and locking (the lock waited for the merge, then the row no
-    longer qualified) is found again: the survivor it was merged into."""
+async def _locked(ids: list[int]) -> tuple[dict[int, int], dict[int, dict[str, Any]]]:
+    """Each id's survivor, and the survivors' rows (id, quadrant, profile) locked (FOR NO KEY
+    UPDATE, in id order). One merged away between finding and locking (the lock waited for the
+    merge, then the row no longer qualified) is found again: the survivor it was merged into."""
     for _ in range(ATTEMPTS):
-        survivors = await _survivors(ids)
-        people = {p.id: p for p in await Prospect.filter(
-            id__in=set(survivors.values()), merged_into_id=None).order_by("id")
-            .select_for_update(no_key=True)}
+        survivors = await ledger.survivors(ids)
+        people = await ledger.lock_people(set(survivors.values()))
         if all(survivor in people for survivor in survivors.values()):
             return survivors, people
     raise Moved("people kept being merged while their signals were scored")
-
-
-async def _survivors(ids: list[int]) -> dict[int, int]:
-    """Each id's survivor (a tombstone leads to it in one step)."""
-    found = dict(await Prospect.filter(id__in=set(ids)).values_list("id", "merged_into_id"))
-    return {pid: found.get(pid) or pid for pid in ids}
 
 
 async def _trigger(score: scoring.Score, signal: Signal | None) -> Trigger:

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from tortoise import connections
 
-from models import Interaction, Prospect, ScoreEntry
+from models import Identity, IdentityKind, Interaction, Prospect, ScoreEntry
 
 COLUMNS = ("id", "prospect_id", "kind", "code_id", "received_at", "payload")
 PAYLOAD_KINDS = ("mp.read", "mp.action")  # the only ones whose payload scoring reads
@@ -37,6 +37,50 @@ class Scored(Protocol):
 
 def _postgres() -> bool:
     return bool(connections.get("default").capabilities.dialect == "postgres")
+
+
+async def survivors(ids: list[int]) -> dict[int, int]:
+    """Each id's survivor (a tombstone leads to it in one step)."""
+    if _postgres():
+        rows = await connections.get("default").execute_query_dict(SURVIVORS_PG, [list(set(ids))])
+        found = {row["id"]: row["merged_into_id"] for row in rows}
+    else:
+        found = dict(await Prospect.filter(id__in=set(ids)).values_list("id", "merged_into_id"))
+    return {pid: found.get(pid) or pid for pid in ids}
+
+
+async def lock_people(ids: set[int]) -> dict[int, dict[str, Any]]:
+    """The rows (id, quadrant and the profile scoring reads) of those of `ids` that are no
+    tombstones, locked FOR NO KEY UPDATE in id order: call it inside a transaction."""
+    if _postgres():
+        rows = await connections.get("default").execute_query_dict(LOCK_PG, [list(ids)])
+    else:  # SQLite: the transaction holds the only connection; there is nothing to lock
+        rows = await Prospect.filter(id__in=ids, merged_into_id=None).order_by("id").values(
+            *PERSON)
+    return {row["id"]: row for row in rows}
+
+
+async def families(survivors: list[int]) -> dict[int, list[int]]:
+    """Each survivor's id and those of the records merged into it."""
+    found: dict[int, list[int]] = {survivor: [survivor] for survivor in survivors}
+    if _postgres():
+        pairs = [(r["id"], r["merged_into_id"]) for r in await connections.get(
+            "default").execute_query_dict(FAMILIES_PG, [survivors])]
+    else:
+        pairs = await Prospect.filter(merged_into_id__in=survivors).values_list(
+            "id", "merged_into_id")
+    for member, survivor in pairs:
+        found[survivor].append(member)
+    return found
+
+
+async def with_phone(people: list[int]) -> set[int]:
+    """Those of `people` that have a phone."""
+    if _postgres():
+        rows = await connections.get("default").execute_query_dict(PHONES_PG, [people])
+        return {row["prospect_id"] for row in rows}
+    return set(await Identity.filter(prospect_id__in=people, kind=IdentityKind.PHONE)
+               .values_list("prospect_id", flat=True))
 
 
 async def interactions(people: list[int], kinds: Sequence[str]) -> list[dict[str, Any]]:
@@ -83,6 +127,16 @@ async def replace(scores: dict[int, Scored], families: dict[int, list[int]],
         [s.behavior for s in scores.values()], [s.quadrant for s in scores.values()], now])
 
 
+PERSON = ("id", "quadrant", "name", "company", "title", "department", "industry",
+          "company_size", "email")
+SURVIVORS_PG = 'SELECT "id", "merged_into_id" FROM "prospect" WHERE "id" = ANY($1::int[])'
+LOCK_PG = ("SELECT " + ", ".join(f'"{name}"' for name in PERSON) + ' FROM "prospect" '
+           'WHERE "id" = ANY($1::int[]) AND "merged_into_id" IS NULL ORDER BY "id" '
+           "FOR NO KEY UPDATE")
+FAMILIES_PG = ('SELECT "id", "merged_into_id" FROM "prospect" '
+               'WHERE "merged_into_id" = ANY($1::int[])')
+PHONES_PG = ('SELECT DISTINCT "prospect_id" FROM "identity" '
+             "WHERE \"prospect_id\" = ANY($1::int[]) AND \"kind\" = 'phone'")
 SELECT_PG = (
     'SELECT "id", "prospect_id", "kind", "code_id", "received_at", '
     'CASE WHEN "kind" = ANY($3::text[]) THEN jsonb_build_object('

@@ -74,7 +74,12 @@ def cleaned(rules: Rules, prospect: Prospect, phone: str | None) -> str | None:
 
 
 def key_account(rules: Rules, prospect: Prospect) -> str | None:
-    company = prospect.company or ""
+    return key_account_of(rules, prospect.company)
+
+
+def key_account_of(rules: Rules, company: str | None) -> str | None:
+    """The key account a company name belongs to, if any."""
+    company = company or ""
     for name in rules.key_accounts:
         if company and contains(company, name):
             return name

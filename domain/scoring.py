@@ -19,7 +19,7 @@ from tortoise.transactions import in_transaction
 
 from domain import ledger as ledger_store
 from domain.rules import BehaviorRule, Rules
-from models import Code, Identity, IdentityKind, Material, Prospect, ScoreEntry
+from models import Code, Material, Prospect, ScoreEntry
 
 # The kinds of interaction a score depends on; the rest never change one.
 CONTACT_ADDED = ("event.change_external_contact.add_external_contact",
@@ -246,15 +246,17 @@ class Kinds:
                                                                                       "kind"))
 
 
-async def logs_of(families: dict[int, list[int]]) -> dict[int, Log]:
-    """The logs of several people at once: `families` maps each survivor to its record ids."""
+async def logs_of(families: dict[int, list[int]],
+                  profiles: dict[int, dict[str, Any]] | None = None) -> dict[int, Log]:
+    """The logs of several people at once: `families` maps each survivor to its record ids;
+    `profiles` the survivors' rows when read already (see ledger.lock_people)."""
     owner = {member: survivor for survivor, ids in families.items() for member in ids}
     everyone = list(owner)
     rows = await ledger_store.interactions(everyone, SCORED_KINDS)
-    phones = set(await Identity.filter(prospect_id__in=everyone, kind=IdentityKind.PHONE)
-                 .values_list("prospect_id", flat=True))
-    profiles = {row["id"]: row for row in await Prospect.filter(id__in=list(families)).values(
-        "id", *PROFILE_FIELDS)}
+    phones = await ledger_store.with_phone(everyone)
+    if profiles is None:
+        profiles = {row["id"]: row for row in await Prospect.filter(
+            id__in=list(families)).values("id", *PROFILE_FIELDS)}
     logs = {survivor: Log([], {name: profiles.get(survivor, {}).get(name)
                                for name in PROFILE_FIELDS},
                           any(member in phones for member in ids))
@@ -265,11 +267,7 @@ async def logs_of(families: dict[int, list[int]]) -> dict[int, Log]:
 
 
 async def families_of(survivors: list[int]) -> dict[int, list[int]]:
-    families: dict[int, list[int]] = {survivor: [survivor] for survivor in survivors}
-    for member, survivor in await Prospect.filter(merged_into_id__in=survivors).values_list(
-            "id", "merged_into_id"):
-        families[survivor].append(member)
-    return families
+    return await ledger_store.families(survivors)
 
 
 async def write(scores: dict[int, Score], families: dict[int, list[int]],

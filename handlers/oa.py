@@ -38,19 +38,24 @@ async def _bound(signal: Signal, prospects: Prospects) -> int | None:
 @router.on("oa", "event.subscribe")
 async def followed(signal: Signal, code: CodeRef | None, prospects: Prospects,
                    attribution: Attribution, wechat: WeChat) -> Outcome:
-    """A follow, through a code (`qrscene_…`) or not: attributed, welcomed by a passive reply;
-    then, after the reply, the follower's UnionID (the follow is complete once it is known)."""
-    prospect_id = await _bound(signal, prospects)
-    touched = await _touch(code, prospect_id, attribution)
-    outcome = Outcome(prospect_id=prospect_id,
-                      reply=TextReply(message=signal.message, content=welcome_text(touched)))
-    if prospect_id is not None and signal.actor:
+    """A follow, through a code (`qrscene_…`) or not: welcomed by a passive reply from the
+    code alone (cached); the follower's prospect, the code's attribution and then their UnionID
+    (the follow is complete once it is known) come after the reply."""
+    outcome = Outcome(reply=TextReply(message=signal.message,
+                                      content=welcome_text(await _code(code, attribution))))
+    if signal.actor:
         openid = signal.actor
 
-        async def union() -> None:
-            outcome.prospect_id = await link_unionid(openid, prospect_id, prospects, wechat)
+        async def bind() -> None:  # counted at once, however long the UnionID takes
+            outcome.prospect_id = await attribution.arrive(
+                prospects, IdentityKind.OA_OPENID, openid, code and code.id)
 
-        outcome.then = union
+        async def union() -> None:
+            assert outcome.prospect_id is not None
+            outcome.prospect_id = await link_unionid(openid, outcome.prospect_id, prospects,
+                                                     wechat)
+
+        outcome.then = (bind, union)
     return outcome
 
 
@@ -78,30 +83,34 @@ async def link_unionid(openid: str, prospect_id: int, prospects: Prospects,
 @router.on("oa", "event.scan")
 async def scanned(signal: Signal, code: CodeRef | None, prospects: Prospects,
                   attribution: Attribution, wechat: WeChat) -> Outcome:
-    """A follower scanning a code: a touch and the code's tags; the owner stays. A follower
-    from before (whose UnionID was never fetched) gets it after the reply, as a new one does."""
-    prospect_id = await _bound(signal, prospects)
-    touched = await _touch(code, prospect_id, attribution)
-    outcome = Outcome(prospect_id=prospect_id, reply=TextReply(
-        message=signal.message, content=welcome_text(touched, WELCOME_BACK)))
-    if prospect_id is not None and signal.actor:
+    """A follower scanning a code: answered from the code alone (cached); after the reply, a
+    touch and the code's tags (the owner stays), and for a follower from before whose UnionID
+    was never fetched, that too."""
+    outcome = Outcome(reply=TextReply(message=signal.message, content=welcome_text(
+        await _code(code, attribution), WELCOME_BACK)))
+    if signal.actor:
         openid = signal.actor
 
-        async def union() -> None:  # after the reply: a scan's answer waits for no lookup
+        async def bind() -> None:
+            outcome.prospect_id = await attribution.arrive(
+                prospects, IdentityKind.OA_OPENID, openid, code and code.id)
+
+        async def union() -> None:
+            prospect_id = outcome.prospect_id
+            assert prospect_id is not None
             if not await Identity.exists(prospect_id__in=await family(prospect_id),
                                          kind=IdentityKind.UNIONID):
-                outcome.prospect_id = await link_unionid(openid, prospect_id, prospects,
-                                                         wechat)
+                outcome.prospect_id = await link_unionid(openid, prospect_id, prospects, wechat)
 
-        outcome.then = union
+        outcome.then = (bind, union)
     return outcome
 
 
-async def _touch(code: CodeRef | None, prospect_id: int | None,
-                 attribution: Attribution) -> Code | None:
-    if code is None or code.id is None or prospect_id is None:
+async def _code(code: CodeRef | None, attribution: Attribution) -> Code | None:
+    """The code a scan names, from the cache: all a passive reply needs."""
+    if code is None or code.id is None:
         return None
-    return await attribution.touch(code.id, prospect_id)
+    return (await attribution.code(code.id))[0]
 
 
 @router.on("oa", "event.unsubscribe")

@@ -49,14 +49,20 @@ class StoredToken:
         """`kind:appid`, the key of this token in the store."""
         raise NotImplementedError
 
+    def credentials(self) -> None:
+        """Raises MissingSetting when this token cannot be had at all (no secret configured):
+        said at once, without asking the store."""
+        raise NotImplementedError
+
     async def token(self) -> str:
+        self.credentials()
         key = TOKEN_KEY.format(self.name)
         cached = await self.store.get(key)
         if cached:
             return cached
         async with self._local:  # one caller of this process at a time past here
             if self._failed is not None and time.monotonic() - self._failed[0] < FAILED_FOR:
-                raise self._failed[1]
+                raise self._failed[1].with_traceback(None)  # not one traceback per waiter
             cached = await self.store.get(key)  # fetched meanwhile, here or elsewhere
             if cached:
                 return cached
@@ -73,6 +79,7 @@ class StoredToken:
             return token
 
     async def refresh(self, stale: str) -> str:
+        """A new token in place of `stale`, which WeChat refused."""
         key = TOKEN_KEY.format(self.name)
         async with self._locked():
             current = await self.store.get(key)
@@ -130,6 +137,10 @@ class StableToken(StoredToken):
     def name(self) -> str:
         return f"{self.kind}:{self.settings.require(f'{self.kind}_appid')}"
 
+    def credentials(self) -> None:
+        self.settings.require(f"{self.kind}_appid")
+        self.settings.require(f"{self.kind}_secret")
+
     async def _fetch(self, stale: str | None) -> tuple[str, int]:
         url = self.settings.wechat_api_base + STABLE
         body: dict[str, Any] = {
@@ -151,6 +162,10 @@ class WeComToken(StoredToken):
     @property
     def name(self) -> str:
         return f"wecom:{self.settings.require('wecom_corpid')}"
+
+    def credentials(self) -> None:
+        self.settings.require("wecom_corpid")
+        self.settings.require("wecom_secret")
 
     async def _fetch(self, stale: str | None) -> tuple[str, int]:
         url = self.settings.wecom_api_base + GETTOKEN

@@ -113,13 +113,13 @@ async def test_a_repeated_scan_takes_no_lock_and_writes_nothing(client, wechat, 
     openid, _ = await scan(client, wechat, code)
     await settled(1)
     locked: list[object] = []
-    real = domain.attribution.locked
+    real = domain.attribution.lock_rows
 
     def counting(*args: object, **kwargs: object) -> object:
         locked.append(args)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(domain.attribution, "locked", counting)
+    monkeypatch.setattr(domain.attribution, "lock_rows", counting)
     await scan(client, wechat, code, openid)
     rows = await settled(2)
     assert rows[1].code_id == code["id"] and locked == []

@@ -59,15 +59,15 @@ async def test_an_owner_set_during_a_merge_reaches_the_survivor(db, prospects):
     wang = await Salesperson.create(name="王芳", team="T")
     code = await Code.create(kind="booth", channel="oa", scene="s1", campaign="c", team="T")
     attribution = domain.attribution.Attribution(MemoryStore())
-    real = attribution.next_in_team
+    real = attribution.turns
 
-    async def next_in_team(team: str, backup: int | None) -> int | None:
-        turn = await real(team, backup)
+    async def turns(team: str) -> domain.attribution.Turns:  # the turn is chosen, then a merge
+        found = await real(team)
         await merging.merge(first, second, "meanwhile")
-        return turn
+        return found
 
-    attribution.next_in_team = next_in_team  # type: ignore[method-assign]
-    await attribution.assign_owner(second, code)
+    attribution.turns = turns  # type: ignore[method-assign]
+    assert await attribution.assign_owner(second, code) == wang.id
     assert (await Prospect.get(id=first)).owner_id == wang.id  # type: ignore[attr-defined]
     assert (await Prospect.get(id=second)).owner_id is None  # type: ignore[attr-defined]
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import xmltodict
 
+from bot import keys
 from bot.sandbox import Sandbox, events
 from bot.sandbox.records import new_openid
 from domain.attribution import DEFAULT_CONTACT_WELCOME, DEFAULT_WELCOME
@@ -58,6 +59,8 @@ async def scan(client: Any, wechat: Sandbox, code: dict[str, Any], who: str | No
                                         events.scan_code(wechat, code["ticket"], openid),
                                         **options)
         assert delivery.ok and all(a.error is None for a in delivery.attempts)
+        # the reply comes first; the prospect and their attribution right after it
+        await client.app[keys.DISPATCHER].drain(timeout=5)
         return openid, content(delivery.reply)
     if code["channel"] == "mp":
         openid = who or new_openid()
