@@ -117,7 +117,8 @@ def flush(redis_url: str | None) -> None:
 
 
 def measure(server: Server, tool: str, pushes: PushFile, args: argparse.Namespace,
-            wrap: bool, postgres: bool, profile: Path | None = None) -> Phase:
+            wrap: bool, postgres: bool, profile: Path | None = None,
+            database: Database | None = None) -> Phase:
     def run(first: int, seconds: int) -> loads.Load:
         return loads.run(tool, server.url, pushes.path, pushes.offset(first), args.connections,
                          seconds, wrap)
@@ -126,12 +127,16 @@ def measure(server: Server, tool: str, pushes: PushFile, args: argparse.Namespac
           f"{args.connections} connections", flush=True)
     warmup = run(0, args.warmup)
     spy = profiling.start(server.pid, args.duration, profile) if profile else None
+    statements = bool(profile and database and profiling.statements_start(database.admin_url))
     cpu, db_cpu, machine = server.cpu_seconds(), postgres_cpu_seconds(), machine_cpu_seconds()
     started = time.monotonic()
     load = run(warmup.issued, args.duration)
     wall = time.monotonic() - started
     if spy is not None:
         profiling.finish(spy)
+    if statements and profile and database:
+        print(profiling.statements_report(database.admin_url, database.name,
+                                          profile.with_suffix(".statements.txt")))
     return Phase(server.name, warmup, load, (server.cpu_seconds() - cpu) / wall,
                  (postgres_cpu_seconds() - db_cpu) / wall if postgres else None,
                  server.peak_rss_mb(), (machine_cpu_seconds() - machine) / wall)
@@ -162,7 +167,7 @@ def run_service(args: argparse.Namespace, tool: str, pushes: PushFile, database:
     if time.time() + args.warmup + args.duration + 10 > pushes.generated_at + FRESH_FOR:
         raise SystemExit("the pushes would go stale (5-minute window): shorten --duration")
     phase = measure(service, tool, pushes, args, wrap=False, postgres=not database.is_sqlite,
-                    profile=profile)
+                    profile=profile, database=None if database.is_sqlite else database)
     service.stop()  # graceful: in-flight requests finish, batches flush
     counts = {"sent": phase.issued, "distinct": pushes.distinct(0, phase.issued)}
     for name, sql in QUERIES:  # what the run added

@@ -12,6 +12,7 @@ before one for any scene.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -27,6 +28,7 @@ Handler = Callable[..., Awaitable[Any]]
 After = Callable[[Signal, Outcome], Awaitable[None]]
 SceneResolver = Callable[[Signal], Awaitable[CodeRef | None]]
 ANY = "*"
+_UNTIMED = contextlib.nullcontext()
 
 
 def _retrieved(future: asyncio.Future[Any]) -> None:
@@ -68,8 +70,8 @@ class Dispatcher:
         self.completions = completions
         self.handler_timeout = handler_timeout
         # what follows a handled signal of `after_kinds` that names a prospect (scoring:
-        # domain.leads); it reads the log, so the signal's own prospect and code are written
-        # first
+        # domain.leads); it reads the log, so it writes the signal's own prospect and code on
+        # it first
         self.after = after
         self.after_kinds = after_kinds
         self.running: set[asyncio.Task[Any]] = set()
@@ -97,18 +99,19 @@ class Dispatcher:
 
     async def process(self, signal: Signal,
                       replied: Callable[[Outcome], None] | None = None, *,
-                      defer_after: bool = False) -> Outcome:
+                      defer_after: bool = False, timed: bool = True) -> Outcome:
         """Runs the handler of a stored signal and marks it processed with what the handler
         learned. `replied` hears of the outcome as soon as the handler returns, before any work
         it left for after the reply (`Outcome.then`) runs. With `defer_after`, what follows
         the signal (`after`: scoring) goes on in a task of its own once the handler and `then`
         are done, so a caller waiting for the outcome does not wait for it; the signal is
-        complete only once that is done too."""
+        complete only once that is done too. Handlers get `handler_timeout` seconds (`timed`;
+        `start` times its task with a timer of its own instead)."""
         code = None if signal.scene is None else await self.scene_code(signal)
         scene_kind = "none" if code is None else code.kind
         handler = self.find(signal.source, signal.kind, scene_kind)
         outcome = Outcome()
-        async with asyncio.timeout(self.handler_timeout):
+        async with asyncio.timeout(self.handler_timeout) if timed else _UNTIMED:
             if handler is not None:
                 returned = await self._call(handler, signal, code)
                 outcome = returned if isinstance(returned, Outcome) else Outcome(reply=returned)
@@ -116,39 +119,34 @@ class Dispatcher:
                 outcome.code_id = code.id
             if replied is not None:
                 replied(outcome)
-            # What the handler learned is recorded now, whatever follows (what `after` reads
-            # includes this signal); a prospect first learned after the reply (a follow's, in
-            # `then`) is recorded once it is known.
-            marked = None
-            if outcome.prospect_id is not None and (outcome.then or self._follows(signal,
-                                                                                   outcome)):
-                marked = self._mark(signal, outcome)
-            for step in outcome.then:
-                known = outcome.prospect_id
-                await step()
-                if outcome.prospect_id != known:
-                    marked = self._mark(signal, outcome)
-            following = self._follows(signal, outcome)
-            if following and defer_after:
-                task = asyncio.create_task(self._after_then_done(signal, outcome),
-                                           name=f"after-{signal.interaction_id}")
-                self.running.add(task)
-                task.add_done_callback(self._finished)
-                return outcome
-            if following:
-                if marked is not None:
-                    await marked
-                await self.after(signal, outcome)  # type: ignore[misc]
+            # What follows the reply: `then`, then `after` (scoring), which records the
+            # signal's prospect and code itself, in its own transaction (domain.leads), before
+            # it reads the log. Work that fails leaves what was learned before it recorded (a
+            # follow counts at once, however long its UnionID takes) for the worker's retry.
+            try:
+                for step in outcome.then:
+                    await step()
+                following = self._follows(signal, outcome)
+                if following and defer_after:
+                    task = asyncio.create_task(self._after_then_done(signal, outcome),
+                                               name=f"after-{signal.interaction_id}")
+                    self.running.add(task)
+                    task.add_done_callback(self._finished)
+                    return outcome
+                if following:
+                    await self.after(signal, outcome)  # type: ignore[misc]
+            except BaseException:
+                self._learned(signal, outcome)
+                raise
         self._done(signal, outcome)
         return outcome
 
-    def _mark(self, signal: Signal, outcome: Outcome) -> asyncio.Future[Any] | None:
-        if signal.interaction_id is None:
-            return None
-        marked = self.completions.submit(Done(signal.interaction_id, outcome.prospect_id,
-                                              outcome.code_id, finished=False))
-        marked.add_done_callback(_retrieved)  # awaited below, or marked again later
-        return marked
+    def _learned(self, signal: Signal, outcome: Outcome) -> None:
+        """Records the prospect and code a signal led to, leaving it unfinished."""
+        if signal.interaction_id is not None and outcome.prospect_id is not None:
+            self.completions.submit(Done(signal.interaction_id, outcome.prospect_id,
+                                         outcome.code_id, finished=False)
+                                    ).add_done_callback(_retrieved)
 
     def _follows(self, signal: Signal, outcome: Outcome) -> bool:
         return (self.after is not None and outcome.prospect_id is not None
@@ -160,22 +158,34 @@ class Dispatcher:
                                          outcome.code_id))
 
     async def _after_then_done(self, signal: Signal, outcome: Outcome) -> Outcome:
-        async with asyncio.timeout(self.handler_timeout):
-            if signal.interaction_id is not None:  # the mark made in `process`: written first
-                await self.completions.submit(Done(signal.interaction_id, outcome.prospect_id,
-                                                   outcome.code_id, finished=False))
-            await self.after(signal, outcome)  # type: ignore[misc]
+        try:
+            async with asyncio.timeout(self.handler_timeout):
+                await self.after(signal, outcome)  # type: ignore[misc]
+        except BaseException:
+            self._learned(signal, outcome)
+            raise
         self._done(signal, outcome)
         return outcome
 
     def start(self, signal: Signal,
               replied: Callable[[Outcome], None] | None = None) -> asyncio.Task[Outcome]:
-        """Processes in a task of its own, so that it outlives the request that brought it."""
-        task = asyncio.create_task(self.process(signal, replied),
+        """Processes in a task of its own, so that it outlives the request that brought it;
+        one still running after `handler_timeout` seconds is stopped (the worker retries it).
+        A timer per task rather than asyncio.timeout, whose bookkeeping showed in the booth
+        path's profile."""
+        task = asyncio.create_task(self.process(signal, replied, timed=False),
                                    name=f"signal-{signal.interaction_id}")
+        timer = asyncio.get_running_loop().call_later(self.handler_timeout, self._overdue, task)
         self.running.add(task)
         task.add_done_callback(self._finished)
+        task.add_done_callback(lambda _: timer.cancel())
         return task
+
+    def _overdue(self, task: asyncio.Task[Any]) -> None:
+        if not task.done():
+            log.error("processing %s took more than %g s: stopped; it will be retried",
+                      task.get_name(), self.handler_timeout)
+            task.cancel()
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self.running.discard(task)

@@ -13,11 +13,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from cachetools import TTLCache
 from tortoise import connections
 from tortoise.functions import Count, Max
 from tortoise.transactions import in_transaction
 
+from bot.cache import TimedCache
 from bot.intake import Batcher, placeholders
 from bot.store import PREFIX, Store
 from domain.identity import Prospects
@@ -71,7 +71,7 @@ class Attribution:
     def __init__(self, store: Store, code_ttl: float = 60.0) -> None:
         self.store = store
         # as long as scenes are cached (domain.scenes)
-        self._codes: TTLCache[int, tuple[Code | None, list[str]]] = TTLCache(
+        self._codes: TimedCache[int, tuple[Code | None, list[str]]] = TimedCache(
             maxsize=10_000, ttl=code_ttl)
         self._touches = _Touches(self)
 

@@ -43,6 +43,7 @@ class Moved(Exception):
 class Rescore:
     prospect_id: int
     signal: Signal | None
+    code_id: int | None = None  # the code the signal came through
 
 
 class Leads(Batcher):
@@ -61,11 +62,13 @@ class Leads(Batcher):
         failure here leaves the signal unfinished, so the worker tries it again."""
         if signal.kind not in scoring.SCORED_KINDS or outcome.prospect_id is None:
             return
-        await self.rescore(outcome.prospect_id, signal)
+        await self.rescore(outcome.prospect_id, signal, outcome.code_id)
 
-    async def rescore(self, prospect_id: int, signal: Signal | None = None) -> bool:
-        """Scores the person and routes them; True when a message was queued."""
-        queued: bool = await self.submit(Rescore(prospect_id, signal))
+    async def rescore(self, prospect_id: int, signal: Signal | None = None,
+                      code_id: int | None = None) -> bool:
+        """Scores the person and routes them; True when a message was queued. A stored
+        `signal` is recorded as theirs (with `code_id`) first, so their log includes it."""
+        queued: bool = await self.submit(Rescore(prospect_id, signal, code_id))
         if queued and self.kick is not None:
             self.kick()
         return queued
@@ -74,6 +77,10 @@ class Leads(Batcher):
         now = datetime.now(UTC)
         async with in_transaction():
             survivors, people = await _locked([item.prospect_id for item in items])
+            await ledger.attribute([  # in this transaction: their logs include them
+                (item.signal.interaction_id, survivors[item.prospect_id], item.code_id)
+                for item in items
+                if item.signal is not None and item.signal.interaction_id is not None])
             families = await ledger.families(list(people))
             logs = await scoring.logs_of(families, people)
             kinds = scoring.Kinds()

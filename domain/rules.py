@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,15 @@ class Rules:
     invalid_phones: tuple[re.Pattern[str], ...] = ()
     key_accounts: tuple[str, ...] = ()
     source: str = field(default="", compare=False)
+
+    @cached_property
+    def behavior_on(self) -> dict[str, tuple[BehaviorRule, ...]]:
+        """The behaviour rules by the event they count, in file order (scoring looks them up
+        once per event)."""
+        found: dict[str, list[BehaviorRule]] = {}
+        for rule in self.behavior:
+            found.setdefault(rule.on, []).append(rule)
+        return {name: tuple(rules) for name, rules in found.items()}
 
     def label(self, rule_id: str) -> str:
         """A rule's label (for people: the opportunity page, the push), or its id."""

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from cachetools import TTLCache
-
+from bot.cache import TimedCache
 from bot.signals import CodeRef, Signal
 from models import Code
 
@@ -17,7 +16,7 @@ class Scenes:
     """scene → (code id, code kind, expiry), cached briefly: codes are created, rarely changed."""
 
     def __init__(self, ttl: float = 60.0) -> None:
-        self._cache: TTLCache[str, tuple[int | None, str | None, datetime | None]] = TTLCache(
+        self._cache: TimedCache[str, tuple[int | None, str | None, datetime | None]] = TimedCache(
             maxsize=100_000, ttl=ttl)
 
     async def lookup(self, scene: str) -> tuple[int | None, str | None, datetime | None]:

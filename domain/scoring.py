@@ -135,7 +135,7 @@ def behavior_entries(rules: Rules, events: Iterable[Event]) -> list[Entry]:
     entries: list[Entry] = []
     for event in sorted(events, key=lambda e: (e.at, e.interaction_id)):
         best: dict[str, BehaviorRule] = {}
-        for rule in rules.behavior:
+        for rule in rules.behavior_on.get(event.name, ()):
             if _fits(rule, event) and (rule.group not in best
                                        or abs(rule.points) > abs(best[rule.group].points)):
                 best[rule.group] = rule

@@ -41,8 +41,7 @@ async def followed(signal: Signal, code: CodeRef | None, prospects: Prospects,
     """A follow, through a code (`qrscene_…`) or not: welcomed by a passive reply from the
     code alone (cached); the follower's prospect, the code's attribution and then their UnionID
     (the follow is complete once it is known) come after the reply."""
-    outcome = Outcome(reply=TextReply(message=signal.message,
-                                      content=welcome_text(await _code(code, attribution))))
+    outcome = Outcome(reply=_text(signal, welcome_text(await _code(code, attribution))))
     if signal.actor:
         openid = signal.actor
 
@@ -65,6 +64,8 @@ async def link_unionid(openid: str, prospect_id: int, prospects: Prospects,
     their mini-program and WeCom selves; the prospect they are now. WeChat being busy or
     unreachable, busy or out of quota raises (the follow is retried; it is attributed already);
     WeChat refusing for good (the openid, the account's permissions) ends it."""
+    if not wechat.oa.configured:  # no OA secret: no UnionIDs (serve said so at startup)
+        return prospect_id
     try:
         info = await wechat.oa.user_info(openid)
     except MissingSetting:  # no OA secret: no UnionIDs (serve said so at startup)
@@ -86,8 +87,8 @@ async def scanned(signal: Signal, code: CodeRef | None, prospects: Prospects,
     """A follower scanning a code: answered from the code alone (cached); after the reply, a
     touch and the code's tags (the owner stays), and for a follower from before whose UnionID
     was never fetched, that too."""
-    outcome = Outcome(reply=TextReply(message=signal.message, content=welcome_text(
-        await _code(code, attribution), WELCOME_BACK)))
+    outcome = Outcome(reply=_text(signal, welcome_text(await _code(code, attribution),
+                                                       WELCOME_BACK)))
     if signal.actor:
         openid = signal.actor
 
@@ -104,6 +105,12 @@ async def scanned(signal: Signal, code: CodeRef | None, prospects: Prospects,
 
         outcome.then = (bind, union)
     return outcome
+
+
+def _text(signal: Signal, content: str) -> TextReply:
+    """A passive text reply to the push's sender (wechatpy's reply; the addresses taken from the
+    push's fields rather than from a wechatpy message object built for the purpose)."""
+    return TextReply(source=signal.get("ToUserName"), target=signal.actor, content=content)
 
 
 async def _code(code: CodeRef | None, attribution: Attribution) -> Code | None:

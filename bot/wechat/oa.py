@@ -17,6 +17,8 @@ class OfficialAccountAPI:
         self.token = token
         self.api = settings.wechat_api_base
         self.mp = settings.wechat_mp_base
+        # without the OA's AppID and secret no call that needs a token can be made
+        self.configured = bool(settings.oa_appid and settings.oa_secret)
 
     async def _post(self, path: str, body: JSONDict) -> JSONDict:
         return await self.http.request("POST", self.api + path, json=body, token=self.token)

@@ -177,6 +177,21 @@ async def test_handler_timeout() -> None:
     assert completions.done == []
 
 
+async def test_a_stuck_signal_in_the_background_is_stopped_and_left_for_the_worker(
+        caplog: pytest.LogCaptureFixture) -> None:
+    router = Router("r")
+
+    @router.on("oa", "event.subscribe")
+    async def stuck(signal: Signal) -> None:
+        await asyncio.sleep(10)
+
+    d, completions = dispatcher(router, handler_timeout=0.05)
+    assert await d.within(push(SUBSCRIBE), 5.0) is None  # no reply: the handler never returned
+    await d.drain(timeout=5)
+    assert not d.running and completions.done == []  # unfinished: the worker retries it
+    assert "took more than 0.05 s: stopped; it will be retried" in caplog.text
+
+
 async def test_within_returns_the_reply_of_quick_work() -> None:
     router = Router("r")
 
@@ -254,11 +269,11 @@ async def test_the_reply_comes_before_the_work_left_for_after_it() -> None:
     d, completions = dispatcher(router)
     outcome = await d.within(push(SUBSCRIBE, interaction_id=11), 5.0)
     assert outcome is not None and outcome.reply == "welcome"
-    # what the handler learned is recorded at once; the signal is not finished
-    assert completions.done == [Done(11, 4, None, finished=False)] and len(d.running) == 1
+    # the signal is not finished while that work runs
+    assert completions.done == [] and len(d.running) == 1
     release.set()
     await d.drain(timeout=1)
-    assert completions.done == [Done(11, 4, None, finished=False), Done(11, 4, None)]
+    assert completions.done == [Done(11, 4, None)]
 
 
 async def test_failed_work_after_the_reply_leaves_the_signal_for_the_worker() -> None:
@@ -288,19 +303,20 @@ def _following(after: Any) -> tuple[Dispatcher, Completions]:
     return dispatcher(router, after=after, after_kinds=frozenset({"event.subscribe"}))
 
 
-async def test_what_follows_a_signal_sees_it_marked_then_completes_it() -> None:
-    seen: list[list[Done]] = []
+async def test_what_follows_a_signal_hears_what_it_led_to_then_it_completes() -> None:
+    seen: list[tuple[int | None, list[Done]]] = []
     d: Dispatcher
 
     async def after(signal: Signal, outcome: Outcome) -> None:
-        seen.append(list(completions.done))
+        seen.append((outcome.prospect_id, list(completions.done)))
 
     d, completions = _following(after)
     outcome = await d.process(push(SUBSCRIBE))
     assert outcome.reply == "hi"
-    # the signal's prospect was recorded before `after` read the log, and finished after it
-    assert seen == [[Done(1, 7, None, finished=False)]]
-    assert completions.done == [Done(1, 7, None, finished=False), Done(1, 7, None)]
+    # `after` is told the prospect (it records it itself, with its reading of the log), and
+    # the signal is finished only after it
+    assert seen == [(7, [])]
+    assert completions.done == [Done(1, 7, None)]
 
 
 async def test_deferred_after_runs_past_the_answer_and_only_then_completes() -> None:
@@ -325,7 +341,8 @@ async def test_a_failing_after_leaves_the_signal_unfinished_for_the_worker() -> 
     d, completions = _following(after)
     await d.process(push(SUBSCRIBE), defer_after=True)
     await d.drain(timeout=5)
-    assert all(not done.finished for done in completions.done)
+    # what it led to is recorded; it is left unfinished
+    assert completions.done == [Done(1, 7, None, finished=False)]
     with pytest.raises(RuntimeError, match="scoring failed"):
         await d.process(push(SUBSCRIBE))  # inline: the caller (the worker) sees it
     assert all(not done.finished for done in completions.done)
