@@ -226,8 +226,11 @@ def run_scaled(args: argparse.Namespace, tool: str, pushes: PushFile, database: 
         time.sleep(0.5)
     worker.stop()
     counts = {"sent": sum(w.issued + m.issued for w, m in zip(warm, measured, strict=True)),
-              "distinct": sum(pushes.distinct(start, w.issued + m.issued)
-                              for start, w, m in zip(starts, warm, measured, strict=True))}
+              # what was not stored by the one process before (a retry of its pushes is none)
+              "distinct": len(pushes.pushes_of([
+                  (start, w.issued + m.issued)
+                  for start, w, m in zip(starts, warm, measured, strict=True)])
+                  - pushes.pushes_of([(0, first)]))}
     for name, sql in QUERIES:
         counts[name] = database.scalar(sql) - before[name]
     counts["unprocessed"] = database.scalar(

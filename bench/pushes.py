@@ -49,6 +49,7 @@ class PushFile:
     path: Path
     offsets: list[int]  # byte offset of each line
     retry: bytearray  # 1 where the line repeats an earlier one
+    origin: dict[int, int] = field(default_factory=dict)  # a retry's line → the line it repeats
     kinds: dict[str, int] = field(default_factory=dict)
     generated_at: float = 0.0
 
@@ -57,8 +58,17 @@ class PushFile:
 
     def distinct(self, first: int, count: int) -> int:
         """How many of lines [first, first + count) are pushes not sent before."""
-        end = min(first + count, len(self.offsets))
-        return end - first - sum(self.retry[first:end])
+        return len(self.pushes_of([(first, count)]))
+
+    def pushes_of(self, runs: list[tuple[int, int]]) -> set[int]:
+        """The distinct pushes that runs of lines (first, count) send, as the index of each
+        push's first line: a retry whose first copy lies outside the runs (never sent) is the
+        push's first delivery."""
+        found: set[int] = set()
+        for first, count in runs:
+            for line in range(first, min(first + count, len(self.offsets))):
+                found.add(self.origin.get(line, line))
+        return found
 
     def offset(self, line: int) -> int:
         return self.offsets[line] if line < len(self.offsets) else self.path.stat().st_size
@@ -110,15 +120,16 @@ def generate(path: Path, count: int, mix: Mix | None = None, seed: int | None = 
     now = int(time.time())
     timestamp, first_second = str(now), now - count // PER_SECOND - 1
     pushes = PushFile(path, [], bytearray(count), generated_at=time.time())
-    recent: list[str] = []
+    recent: list[tuple[int, str]] = []
     offset = 0
     with path.open("wb") as out:
         for index in range(count):
             if index % PER_SECOND == 0 and mix.follow is None:
                 senders = rng.sample(people, PER_SECOND)
             if recent and mix.follow is None and rng.random() < mix.retries:
-                line = rng.choice(recent)
+                repeated, line = rng.choice(recent)
                 pushes.retry[index] = 1
+                pushes.origin[index] = repeated
                 kind = "retry"
             else:
                 sender = (senders[index % PER_SECOND] if mix.follow is None  # else all new
@@ -127,7 +138,7 @@ def generate(path: Path, count: int, mix: Mix | None = None, seed: int | None = 
                                  first_second + index // PER_SECOND, rng, mix)
                 line = request_line(fields, timestamp)
                 kind = str(fields.get("Event") or fields["MsgType"])
-                recent.append(line)
+                recent.append((index, line))
                 if len(recent) > RETRY_WINDOW:
                     recent.pop(0)
             pushes.kinds[kind] = pushes.kinds.get(kind, 0) + 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from cachetools import LRUCache
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 
 from bot.privacy import Sealer, normalize_phone
 from domain.merging import current, family, merge
@@ -82,6 +83,13 @@ class Prospects:
         survivor = await merge(prospect_id, holder, f"same {IdentityKind(kind).value}")
         self.forget(holder if survivor == prospect_id else prospect_id, survivor)
         return survivor
+
+    async def has(self, prospect_id: int, kind: IdentityKind | str) -> bool:
+        """Whether the person (any of their merged records) has an identity of `kind`: one
+        query, the prospect's own rows and those of records merged into it. (For an id merged
+        away meanwhile it may say no: what binds an identity goes to the survivor anyway.)"""
+        return await Identity.filter(kind=str(kind)).filter(
+            Q(prospect_id=prospect_id) | Q(prospect__merged_into_id=prospect_id)).exists()
 
     async def phones(self, prospect_id: int) -> list[str | None]:
         """The person's phone numbers (any of their merged records), newest first, unsealed —

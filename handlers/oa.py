@@ -19,9 +19,8 @@ from bot.wechat import WeChat
 from bot.wechat.client import WeChatTransportError
 from domain.attribution import Attribution, welcome_text
 from domain.identity import Prospects
-from domain.merging import family
 from domain.outbox import Sender, delivery_report
-from models import Code, Identity, IdentityKind
+from models import Code, IdentityKind
 
 log = logging.getLogger(__name__)
 router = Router("oa")
@@ -99,8 +98,8 @@ async def scanned(signal: Signal, code: CodeRef | None, prospects: Prospects,
         async def union() -> None:
             prospect_id = outcome.prospect_id
             assert prospect_id is not None
-            if not await Identity.exists(prospect_id__in=await family(prospect_id),
-                                         kind=IdentityKind.UNIONID):
+            if wechat.oa.configured and not await prospects.has(prospect_id,
+                                                                 IdentityKind.UNIONID):
                 outcome.prospect_id = await link_unionid(openid, prospect_id, prospects, wechat)
 
         outcome.then = (bind, union)

@@ -81,3 +81,16 @@ async def test_the_cache_is_bounded(db, sealer):
         await prospects.resolve(IdentityKind.OA_OPENID, f"o{i}")
     assert len(prospects._cache) == 3
     assert await prospects.find(IdentityKind.OA_OPENID, "o0") is not None  # still found
+
+
+async def test_has_an_identity_counts_the_records_merged_in(db, prospects):
+    first = await prospects.resolve(IdentityKind.OA_OPENID, "oA")
+    second = await prospects.resolve(IdentityKind.MP_OPENID, "mB")
+    other = await prospects.resolve(IdentityKind.OA_OPENID, "oC")
+    assert not await prospects.has(first, IdentityKind.UNIONID)
+    assert await prospects.link(first, IdentityKind.MP_OPENID, "mB") == first  # one person
+    # a UnionID written for the merged-away record after the merge (a late write) counts
+    await Identity.create(prospect_id=second, kind=IdentityKind.UNIONID, value="u1")
+    assert await prospects.has(first, IdentityKind.UNIONID)
+    assert not await prospects.has(other, IdentityKind.UNIONID)
+    assert await prospects.has(other, IdentityKind.OA_OPENID)
