@@ -88,6 +88,11 @@ class Result:
                         f"{load.socket_errors + load.timeouts:>8}{phase.server_cpu:>9.0%}"
                         f"{db:>8}{load.client_cpu:>10.0%}{phase.other_cpu:>7.0%}"
                         f"{phase.peak_rss_mb:>7.1f} MB")
+        runs = self.settings.get("hello_world_runs_rps") or []
+        if len(runs) > 1:
+            rows.append(f"hello-world measured {len(runs)} times: "
+                        + " / ".join(f"{rps:,} req/s" for rps in runs) + " (the faster is the "
+                        "baseline)")
         rows.append(f"ratio service / hello-world: {self.ratio:.1%}")
         for other in self.others:
             if other.load.rps:
