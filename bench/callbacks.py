@@ -3,8 +3,9 @@
     python bench/callbacks.py [--database postgres://postgres@127.0.0.1:5432/scrm_bench]
                               [--redis redis://127.0.0.1:6379/14] [--connections 50]
                               [--duration 10] [--warmup 2] [--tool auto|wrk|python]
-                              [--mix location|booth] [--people 20000] [--history 20000]
-                              [--pushes 200000] [--profile] [--hello-uvloop]
+                              [--mix location|booth|follow|unknown] [--people 20000]
+                              [--history 20000] [--pushes 200000] [--processes 2]
+                              [--profile] [--hello-once] [--hello-uvloop]
     python bench/callbacks.py --database sqlite          # the embedded default, for information
     python bench/callbacks.py --profile                  # + where the service's time goes (py-spy)
 
@@ -14,7 +15,11 @@ identical copies of a push sent just before, which must be answered 200 and not 
 path alone (verify + decrypt + parse + dedup + durable store + reply), which issue 2's targets
 are about. `--mix booth` sends ~60 % text messages, ~15 % SCAN and ~20 % subscribe through the
 booth codes of bench/seed.py from `--people` openids (default 20000, so most senders are new):
-the handlers bind and attribute prospects and build the encrypted welcome inside the request.
+the welcome is answered from the code, then the handlers bind, attribute and score prospects.
+`--mix follow` sends nothing but new followers subscribing through the booth codes (issue 10's
+measure; `--mix unknown`: through scenes no code has) and also measures a WeRoBot app that
+stores nothing on the same pushes (bench/werobot_app.py); it checks that each follower became one
+prospect, attributed and owned.
 
 The run creates its own database (an existing one is refused), runs `python -m bot migrate` and
 puts in the booth codes the pushes scan and a history of earlier followers (bench/seed.py);
