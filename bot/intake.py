@@ -274,29 +274,37 @@ class CompletionWriter(Batcher):
         super().__init__("completions", max_batch, linger)
 
     async def flush(self, items: list[Done]) -> list[None]:
-        conn = connections.get("default")
-        table = Interaction._meta.db_table
-        now = datetime.now(UTC)
-        marks = _one_per_interaction(items)
-        if conn.capabilities.dialect == "postgres":
-            columns = [list(c) for c in zip(*[(d.interaction_id, d.prospect_id, d.code_id,
-                                               d.finished) for d in marks], strict=True)]
-            await conn.execute_query(UPDATE_PG.format(table=table), [*columns, now])
-            return [None] * len(items)
-        values: list[Any] = []
-        for done in marks:
-            values += [done.interaction_id, done.prospect_id, done.code_id, done.finished]
-        values.append(now.isoformat(" "))  # last: "?" count in text order
-        async with in_transaction() as tx:
-            await tx.execute_query(
-                f"WITH v(id, p, c, f) AS (VALUES {placeholders(len(marks), 4)}) "
-                f'UPDATE "{table}" SET '
-                f'"processed_at" = CASE WHEN v.f THEN ? ELSE "{table}"."processed_at" END, '
-                f'"claimed_until" = CASE WHEN v.f THEN NULL ELSE "{table}"."claimed_until" END, '
-                f'"prospect_id" = COALESCE({SURVIVOR}, "{table}"."prospect_id"), '
-                f'"code_id" = COALESCE(v.c, "{table}"."code_id") '
-                f'FROM v WHERE "{table}"."id" = v.id', values)
+        await mark(items)
         return [None] * len(items)
+
+
+async def mark(items: list[Done]) -> None:
+    """Writes the marks of `items` with one UPDATE, on the connection in use (a caller's
+    transaction included: scoring records a burst's signals on their people this way)."""
+    conn = connections.get("default")
+    table = Interaction._meta.db_table
+    now = datetime.now(UTC)
+    marks = _one_per_interaction(items)
+    if not marks:
+        return
+    if conn.capabilities.dialect == "postgres":
+        columns = [list(c) for c in zip(*[(d.interaction_id, d.prospect_id, d.code_id,
+                                           d.finished) for d in marks], strict=True)]
+        await conn.execute_query(UPDATE_PG.format(table=table), [*columns, now])
+        return
+    values: list[Any] = []
+    for done in marks:
+        values += [done.interaction_id, done.prospect_id, done.code_id, done.finished]
+    values.append(now.isoformat(" "))  # last: "?" count in text order
+    async with in_transaction() as tx:
+        await tx.execute_query(
+            f"WITH v(id, p, c, f) AS (VALUES {placeholders(len(marks), 4)}) "
+            f'UPDATE "{table}" SET '
+            f'"processed_at" = CASE WHEN v.f THEN ? ELSE "{table}"."processed_at" END, '
+            f'"claimed_until" = CASE WHEN v.f THEN NULL ELSE "{table}"."claimed_until" END, '
+            f'"prospect_id" = COALESCE({SURVIVOR}, "{table}"."prospect_id"), '
+            f'"code_id" = COALESCE(v.c, "{table}"."code_id") '
+            f'FROM v WHERE "{table}"."id" = v.id', values)
 
 
 def _one_per_interaction(items: list[Done]) -> list[Done]:

@@ -67,8 +67,8 @@ class Outcome:
     """What a handler learned: the prospect behind the signal, the code it is attributed to,
     the reply to send (a passive reply to a WeChat push, an answer to a mini-program call),
     and work that may finish after the reply (`then`, steps run in order): the signal is
-    complete only once they all succeed, so the worker retries it otherwise. A prospect a step
-    learns is recorded on the interaction before the next step runs."""
+    complete only once they all succeed, so the worker retries it otherwise. When a step fails,
+    the prospect learned before it is recorded on the interaction (bot.dispatch)."""
 
     prospect_id: int | None = None
     code_id: int | None = None

@@ -195,11 +195,6 @@ class Attribution:
                     owners[i] = owner
         return owners
 
-    async def assign_owner(self, prospect_id: int, code: Code,
-                           member: str | None = None) -> int | None:
-        """The owner of a prospect without one, by the code's rule (see `deal`)."""
-        return (await self.deal([Touch(code, [], prospect_id, member)]))[0]
-
     async def _team_full(self, team: str) -> None:
         """Said once per team per sales day, by whichever process sees it first: the visitors
         stay unassigned (and listed as such) until a cap is raised or a backup is set."""
@@ -321,11 +316,12 @@ async def lock_rows(touches: dict[int, Touch]) -> dict[int, int]:
             if prospect.merged_into_id is not None:  # type: ignore[attr-defined]
                 moved[i] = prospect.merged_into_id  # type: ignore[attr-defined]
                 continue
+            changed_here = bool(_changes(prospect, touch.code, touch.tags))
             owner = touch.code.salesperson_id  # type: ignore[attr-defined]
-            if _changes(prospect, touch.code, touch.tags) or (
-                    prospect.owner_id is None and owner is not None):  # type: ignore[attr-defined]
-                if prospect.owner_id is None and owner is not None:  # type: ignore[attr-defined]
-                    prospect.owner_id, prospect.owner_assigned_at = owner, now  # type: ignore[attr-defined]
+            if prospect.owner_id is None and owner is not None:  # type: ignore[attr-defined]
+                prospect.owner_id, prospect.owner_assigned_at = owner, now  # type: ignore[attr-defined]
+                changed_here = True
+            if changed_here:
                 changed[prospect.id] = prospect
         await _write(tx, list(changed.values()))
     return moved

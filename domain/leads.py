@@ -20,7 +20,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from bot.intake import Batcher
+from bot.intake import Batcher, Done, mark
 from bot.signals import Outcome, Signal
 from domain import ledger, scoring
 from domain.attribution import Attribution
@@ -77,8 +77,9 @@ class Leads(Batcher):
         now = datetime.now(UTC)
         async with in_transaction():
             survivors, people = await _locked([item.prospect_id for item in items])
-            await ledger.attribute([  # in this transaction: their logs include them
-                (item.signal.interaction_id, survivors[item.prospect_id], item.code_id)
+            await mark([  # in this transaction: their logs include them
+                Done(item.signal.interaction_id, survivors[item.prospect_id], item.code_id,
+                     finished=False)
                 for item in items
                 if item.signal is not None and item.signal.interaction_id is not None])
             families = await ledger.families(list(people))

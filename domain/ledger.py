@@ -60,24 +60,6 @@ async def lock_people(ids: set[int]) -> dict[int, dict[str, Any]]:
     return {row["id"]: row for row in rows}
 
 
-async def attribute(marks: list[tuple[int, int, int | None]]) -> None:
-    """Records each (interaction, prospect, code) on its interaction: what a signal led to,
-    written before its person's log is read (the code kept where none is given)."""
-    if not marks:
-        return
-    conn = connections.get("default")
-    if _postgres():
-        await conn.execute_query(ATTRIBUTE_PG, [list(column) for column in zip(*marks,
-                                                                             strict=True)])
-        return
-    values: list[Any] = [value for mark in marks for value in mark]
-    await conn.execute_query(
-        f"WITH v(id, p, c) AS (VALUES {','.join(['(?,?,?)'] * len(marks))}) "
-        'UPDATE "interaction" SET "prospect_id" = v.p, '
-        '"code_id" = COALESCE(v.c, "interaction"."code_id") '
-        'FROM v WHERE "interaction"."id" = v.id', values)
-
-
 async def families(survivors: list[int]) -> dict[int, list[int]]:
     """Each survivor's id and those of the records merged into it."""
     found: dict[int, list[int]] = {survivor: [survivor] for survivor in survivors}
@@ -151,9 +133,6 @@ SURVIVORS_PG = 'SELECT "id", "merged_into_id" FROM "prospect" WHERE "id" = ANY($
 LOCK_PG = ("SELECT " + ", ".join(f'"{name}"' for name in PERSON) + ' FROM "prospect" '
            'WHERE "id" = ANY($1::int[]) AND "merged_into_id" IS NULL ORDER BY "id" '
            "FOR NO KEY UPDATE")
-ATTRIBUTE_PG = (
-    'UPDATE "interaction" AS i SET "prospect_id" = v.p, "code_id" = COALESCE(v.c, i."code_id") '
-    "FROM unnest($1::bigint[], $2::int[], $3::int[]) AS v(id, p, c) WHERE i.\"id\" = v.id")
 FAMILIES_PG = ('SELECT "id", "merged_into_id" FROM "prospect" '
                'WHERE "merged_into_id" = ANY($1::int[])')
 PHONES_PG = ('SELECT DISTINCT "prospect_id" FROM "identity" '

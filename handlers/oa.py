@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from wechatpy.replies import TextReply
 
 from bot.dispatch import Router
 from bot.errors import (
     InvalidCredential,
-    MissingSetting,
     QuotaExceeded,
     SystemBusy,
     WeChatAPIError,
@@ -43,10 +43,7 @@ async def followed(signal: Signal, code: CodeRef | None, prospects: Prospects,
     outcome = Outcome(reply=_text(signal, welcome_text(await _code(code, attribution))))
     if signal.actor:
         openid = signal.actor
-
-        async def bind() -> None:  # counted at once, however long the UnionID takes
-            outcome.prospect_id = await attribution.arrive(
-                prospects, IdentityKind.OA_OPENID, openid, code and code.id)
+        bind = _binding(outcome, openid, code, prospects, attribution)
 
         async def union() -> None:
             assert outcome.prospect_id is not None
@@ -67,8 +64,6 @@ async def link_unionid(openid: str, prospect_id: int, prospects: Prospects,
         return prospect_id
     try:
         info = await wechat.oa.user_info(openid)
-    except MissingSetting:  # no OA secret: no UnionIDs (serve said so at startup)
-        return prospect_id
     except (WeChatTransportError, SystemBusy, QuotaExceeded, InvalidCredential):
         raise  # for now: the follow is retried
     except WeChatAPIError as exc:  # for good: an openid refused, an account without the API
@@ -90,10 +85,7 @@ async def scanned(signal: Signal, code: CodeRef | None, prospects: Prospects,
                                                        WELCOME_BACK)))
     if signal.actor:
         openid = signal.actor
-
-        async def bind() -> None:
-            outcome.prospect_id = await attribution.arrive(
-                prospects, IdentityKind.OA_OPENID, openid, code and code.id)
+        bind = _binding(outcome, openid, code, prospects, attribution)
 
         async def union() -> None:
             prospect_id = outcome.prospect_id
@@ -104,6 +96,18 @@ async def scanned(signal: Signal, code: CodeRef | None, prospects: Prospects,
 
         outcome.then = (bind, union)
     return outcome
+
+
+def _binding(outcome: Outcome, openid: str, code: CodeRef | None, prospects: Prospects,
+             attribution: Attribution) -> Callable[[], Awaitable[None]]:
+    """The step after a scan's reply that finds (or creates) the follower's prospect and
+    attributes the scan; what it learns counts at once, however long the UnionID takes."""
+
+    async def bind() -> None:
+        outcome.prospect_id = await attribution.arrive(
+            prospects, IdentityKind.OA_OPENID, openid, code and code.id)
+
+    return bind
 
 
 def _text(signal: Signal, content: str) -> TextReply:

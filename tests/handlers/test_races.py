@@ -67,7 +67,7 @@ async def test_an_owner_set_during_a_merge_reaches_the_survivor(db, prospects):
         return found
 
     attribution.turns = turns  # type: ignore[method-assign]
-    assert await attribution.assign_owner(second, code) == wang.id
+    assert await attribution.deal([domain.attribution.Touch(code, [], second)]) == [wang.id]
     assert (await Prospect.get(id=first)).owner_id == wang.id  # type: ignore[attr-defined]
     assert (await Prospect.get(id=second)).owner_id is None  # type: ignore[attr-defined]
 
