@@ -102,18 +102,20 @@ def as_json(xml: str) -> str:
 
 # What XML 1.0 cannot carry at all; "]]>" would end wechatpy's CDATA sections early.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]|]]>")
 
 
 def cdata_safe(reply: BaseReply) -> BaseReply:
     """wechatpy writes each text field as `<![CDATA[value]]>` as it is: a "]]>" inside a value
     (a welcome text, a sender's id) would close the section and let the rest be read as
-    elements. Such a value is split across two sections; characters XML forbids are dropped."""
-    for name, field in reply._fields.items():
-        value = getattr(reply, name, None)
-        if isinstance(field, StringField) and isinstance(value, str):
-            clean = _NOT_XML.sub("", value).replace("]]>", "]]]]><![CDATA[>")
-            if clean != value:
-                setattr(reply, name, clean)
+    elements. Such a value is split across two sections; characters XML forbids are dropped.
+    (The values are read where wechatpy keeps them, by element name: its attribute access
+    copies defaults and converts, which cost more than the check.)"""
+    values = reply._data
+    for field in reply._fields.values():
+        value = values.get(field.name)
+        if isinstance(field, StringField) and isinstance(value, str) and _UNSAFE.search(value):
+            values[field.name] = _NOT_XML.sub("", value).replace("]]>", "]]]]><![CDATA[>")
     return reply
 
 

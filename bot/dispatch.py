@@ -25,7 +25,8 @@ from bot.signals import CodeRef, Outcome, Signal
 log = logging.getLogger(__name__)
 
 Handler = Callable[..., Awaitable[Any]]
-After = Callable[[Signal, Outcome], Awaitable[None]]
+# True when it recorded the signal complete itself (in its own transaction): no mark is left
+After = Callable[[Signal, Outcome], Awaitable[bool]]
 SceneResolver = Callable[[Signal], Awaitable[CodeRef | None]]
 ANY = "*"
 _UNTIMED = contextlib.nullcontext()
@@ -70,8 +71,8 @@ class Dispatcher:
         self.completions = completions
         self.handler_timeout = handler_timeout
         # what follows a handled signal of `after_kinds` that names a prospect (scoring:
-        # domain.leads); it reads the log, so it writes the signal's own prospect and code on
-        # it first
+        # domain.leads), the last of its work; it reads the log, so it writes the signal's own
+        # prospect and code on it first, and marks it complete as it commits
         self.after = after
         self.after_kinds = after_kinds
         self.running: set[asyncio.Task[Any]] = set()
@@ -133,8 +134,8 @@ class Dispatcher:
                     self.running.add(task)
                     task.add_done_callback(self._finished)
                     return outcome
-                if following:
-                    await self.after(signal, outcome)  # type: ignore[misc]
+                if following and await self.after(signal, outcome):  # type: ignore[misc]
+                    return outcome  # marked complete by `after`
             except BaseException:
                 self._learned(signal, outcome)
                 raise
@@ -160,11 +161,12 @@ class Dispatcher:
     async def _after_then_done(self, signal: Signal, outcome: Outcome) -> Outcome:
         try:
             async with asyncio.timeout(self.handler_timeout):
-                await self.after(signal, outcome)  # type: ignore[misc]
+                marked = await self.after(signal, outcome)  # type: ignore[misc]
         except BaseException:
             self._learned(signal, outcome)
             raise
-        self._done(signal, outcome)
+        if not marked:
+            self._done(signal, outcome)
         return outcome
 
     def start(self, signal: Signal,

@@ -57,17 +57,21 @@ class Leads(Batcher):
         self.messaging = messaging
         self.kick = kick
 
-    async def after(self, signal: Signal, outcome: Outcome) -> None:
-        """The dispatcher's hook: runs once a signal's handler (and its follow-up) is done; a
-        failure here leaves the signal unfinished, so the worker tries it again."""
+    async def after(self, signal: Signal, outcome: Outcome) -> bool:
+        """The dispatcher's hook: runs once a signal's handler (and its follow-up) is done, as
+        the last of its work, and records the signal complete in the scoring transaction (True:
+        the dispatcher has nothing left to mark). A failure leaves the signal unfinished, so
+        the worker tries it again."""
         if signal.kind not in scoring.SCORED_KINDS or outcome.prospect_id is None:
-            return
+            return False
         await self.rescore(outcome.prospect_id, signal, outcome.code_id)
+        return signal.interaction_id is not None
 
     async def rescore(self, prospect_id: int, signal: Signal | None = None,
                       code_id: int | None = None) -> bool:
         """Scores the person and routes them; True when a message was queued. A stored
-        `signal` is recorded as theirs (with `code_id`) first, so their log includes it."""
+        `signal` is recorded as theirs (with `code_id`) and complete, in the same transaction:
+        their log includes it, and once the score is committed nothing of it is left to do."""
         queued: bool = await self.submit(Rescore(prospect_id, signal, code_id))
         if queued and self.kick is not None:
             self.kick()
@@ -77,9 +81,8 @@ class Leads(Batcher):
         now = datetime.now(UTC)
         async with in_transaction():
             survivors, people = await _locked([item.prospect_id for item in items])
-            await mark([  # in this transaction: their logs include them
-                Done(item.signal.interaction_id, survivors[item.prospect_id], item.code_id,
-                     finished=False)
+            await mark([  # in this transaction: their logs include them, and they are done
+                Done(item.signal.interaction_id, survivors[item.prospect_id], item.code_id)
                 for item in items
                 if item.signal is not None and item.signal.interaction_id is not None])
             families = await ledger.families(list(people))

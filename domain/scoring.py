@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from tortoise.transactions import in_transaction
 
@@ -34,9 +34,10 @@ COLUMNS = ("id", "prospect_id", "kind", "code_id", "received_at", "payload")
 OPPORTUNITY, NURTURE, OTHER_OFFER, POOL = "opportunity", "nurture", "other_offer", "pool"
 
 
-@dataclass(frozen=True)
-class Event:
-    """What an interaction means to the behaviour rules."""
+class Event(NamedTuple):
+    """What an interaction means to the behaviour rules. (Events and entries are named tuples:
+    a booth burst makes several of each per person, and a frozen dataclass costs several times
+    as much to build.)"""
 
     name: str
     interaction_id: int
@@ -49,8 +50,7 @@ class Event:
     seconds: float = 0.0
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     rule: str
     kind: str  # profile | behavior
     points: int

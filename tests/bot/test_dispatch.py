@@ -334,6 +334,17 @@ async def test_deferred_after_runs_past_the_answer_and_only_then_completes() -> 
     assert completions.done[-1] == Done(1, 7, None)
 
 
+async def test_an_after_that_completes_the_signal_itself_leaves_no_mark_to_write() -> None:
+    async def after(signal: Signal, outcome: Outcome) -> bool:
+        return True  # scoring marks the signal complete in its own transaction
+
+    d, completions = _following(after)
+    assert (await d.process(push(SUBSCRIBE))).reply == "hi"
+    await d.process(push(SUBSCRIBE), defer_after=True)
+    await d.drain(timeout=5)
+    assert completions.done == []
+
+
 async def test_a_failing_after_leaves_the_signal_unfinished_for_the_worker() -> None:
     async def after(signal: Signal, outcome: Outcome) -> None:
         raise RuntimeError("scoring failed")
