@@ -8,7 +8,6 @@ import time
 
 import pytest
 import xmltodict
-
 from wechatpy.crypto.cryptography import WeChatCipher
 
 from bot.wxcrypto import (
