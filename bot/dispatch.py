@@ -125,7 +125,11 @@ class Dispatcher:
             # it reads the log. Work that fails leaves what was learned before it recorded (a
             # follow counts at once, however long its UnionID takes) for the worker's retry.
             try:
-                for step in outcome.then:
+                # The steps are taken out first: they refer to the outcome, and a cycle through
+                # it would leave every follow's objects for the garbage collector to find
+                # (whose passes were the booth path's slowest answers).
+                steps, outcome.then = outcome.then, ()
+                for step in steps:
                     await step()
                 following = self._follows(signal, outcome)
                 if following and defer_after:

@@ -12,6 +12,7 @@ whose scoring failed stays unfinished for the worker."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,10 @@ log = logging.getLogger(__name__)
 
 
 ATTEMPTS = 8
+# A booth burst's batch is scored in one stretch of the event loop but for this: every so many
+# people it lets the requests that wait in the meantime go on, so that their replies do not
+# queue behind the whole batch's arithmetic.
+YIELD_EVERY = 50
 
 
 class Moved(Exception):
@@ -89,8 +94,11 @@ class Leads(Batcher):
             logs = await scoring.logs_of(families, people)
             kinds = scoring.Kinds()
             await kinds.load(row for one in logs.values() for row in one.rows)
-            scores = {pid: scoring.compute(self.rules, one, kinds.codes, kinds.materials, now)
-                      for pid, one in logs.items()}
+            scores: dict[int, scoring.Score] = {}
+            for pid, one in logs.items():
+                scores[pid] = scoring.compute(self.rules, one, kinds.codes, kinds.materials, now)
+                if len(scores) % YIELD_EVERY == 0:  # let waiting replies go between chunks
+                    await asyncio.sleep(0)
             await scoring.write(scores, families, now)
             latest: dict[int, Rescore] = {}
             for item in items:  # the person's latest signal in the batch triggered it
