@@ -282,12 +282,24 @@ def _aware(at: datetime | None) -> datetime | None:
     return at if at is None or at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-async def _rows(ids: list[int]) -> dict[int, Row]:
-    """(tags, first code, partner, owner, owner since, merged into) of each prospect."""
-    rows = await Prospect.filter(id__in=set(ids)).values_list(
+async def _rows(ids: list[int], tx: Any = None, *, lock: bool = False) -> dict[int, Row]:
+    """(tags, first code, partner, owner, owner since, merged into) of each prospect; with
+    `lock`, the rows locked FOR NO KEY UPDATE in id order (inside `tx`). Read by hand on
+    PostgreSQL: a booth burst's scans come in many small batches, and building the ORM's
+    queries (and, locked, its model objects) took most of their time."""
+    conn = tx or connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        rows = await conn.execute_query_dict(LOCK_PG if lock else ROWS_PG, [list(set(ids))])
+        return {row["id"]: ([*json.loads(row["tags"] or "[]")], row["first_code_id"],
+                            row["partner_id"], row["owner_id"], row["owner_assigned_at"],
+                            row["merged_into_id"])
+                for row in rows}
+    # SQLite: a transaction holds the only connection; there is nothing to lock
+    query = Prospect.filter(id__in=set(ids)).order_by("id")
+    found = await (query.using_db(tx) if tx is not None else query).values_list(
         "id", "tags", "first_code_id", "partner_id", "owner_id", "owner_assigned_at",
         "merged_into_id")
-    return {row[0]: tuple(row[1:]) for row in rows}  # type: ignore[misc]
+    return {row[0]: ([*(row[1] or [])], *row[2:]) for row in found}  # type: ignore[misc]
 
 
 def _needs(row: Row, touch: Touch) -> bool:
@@ -305,34 +317,28 @@ async def lock_rows(touches: dict[int, Touch]) -> dict[int, int]:
     moved: dict[int, int] = {}
     now = datetime.now(UTC)
     async with in_transaction() as tx:
-        people = {p.id: p for p in await Prospect.filter(
-            id__in={t.prospect_id for t in touches.values()}).order_by("id")
-            .select_for_update(no_key=True).using_db(tx)}
-        changed: dict[int, Prospect] = {}
+        people = await _rows([t.prospect_id for t in touches.values()], tx, lock=True)
+        changed: dict[int, Row] = {}
         for i, touch in touches.items():
-            prospect = people.get(touch.prospect_id)
-            if prospect is None:
+            row = people.get(touch.prospect_id)
+            if row is None:
                 continue  # erased meanwhile: nothing to attribute
-            if prospect.merged_into_id is not None:  # type: ignore[attr-defined]
-                moved[i] = prospect.merged_into_id  # type: ignore[attr-defined]
+            if row[5] is not None:  # merged into another
+                moved[i] = row[5]
                 continue
-            changed_here = bool(_changes(prospect, touch.code, touch.tags))
-            owner = touch.code.salesperson_id  # type: ignore[attr-defined]
-            if prospect.owner_id is None and owner is not None:  # type: ignore[attr-defined]
-                prospect.owner_id, prospect.owner_assigned_at = owner, now  # type: ignore[attr-defined]
-                changed_here = True
-            if changed_here:
-                changed[prospect.id] = prospect
-        await _write(tx, list(changed.values()))
+            applied = _applied(row, touch.code, touch.tags, now)
+            if applied != row:
+                people[touch.prospect_id] = changed[touch.prospect_id] = applied
+        await _write(tx, changed)
     return moved
 
 
-async def _write(tx: Any, people: list[Prospect]) -> None:
+async def _write(tx: Any, people: dict[int, Row]) -> None:
     """Tags, first code, partner and owner of locked prospects, in one statement."""
     if not people:
         return
-    rows = [(p.id, json.dumps(p.tags, ensure_ascii=False), p.first_code_id, p.partner_id,  # type: ignore[attr-defined]
-             p.owner_id, p.owner_assigned_at) for p in people]  # type: ignore[attr-defined]
+    rows = [(pid, json.dumps(tags, ensure_ascii=False), first, partner, owner, at)
+            for pid, (tags, first, partner, owner, at, _) in people.items()]
     if tx.capabilities.dialect == "postgres":
         await tx.execute_query(WRITE_PG, [list(column) for column in zip(*rows, strict=True)])
         return
@@ -346,6 +352,11 @@ async def _write(tx: Any, people: list[Prospect]) -> None:
         values)
 
 
+ROW_COLUMNS = ('"id", "tags"::text AS "tags", "first_code_id", "partner_id", "owner_id", '
+               '"owner_assigned_at", "merged_into_id"')
+ROWS_PG = f'SELECT {ROW_COLUMNS} FROM "prospect" WHERE "id" = ANY($1::int[])'
+LOCK_PG = (f'SELECT {ROW_COLUMNS} FROM "prospect" WHERE "id" = ANY($1::int[]) ORDER BY "id" '
+           "FOR NO KEY UPDATE")
 WRITE_PG = (
     'UPDATE "prospect" AS p SET "tags" = v.t::jsonb, "first_code_id" = v.f, '
     '"partner_id" = v.pa, "owner_id" = v.o, "owner_assigned_at" = v.at '
@@ -378,8 +389,14 @@ async def _claim_owners(owners: list[tuple[int, int, datetime]]) -> set[int]:
 
 
 async def _unowned(ids: list[int]) -> list[int]:
+    conn = connections.get("default")
+    if conn.capabilities.dialect == "postgres":
+        return [row["id"] for row in await conn.execute_query_dict(UNOWNED_PG, [list(set(ids))])]
     return list(await Prospect.filter(id__in=set(ids), owner_id=None).values_list(
         "id", flat=True))
+
+
+UNOWNED_PG = 'SELECT "id" FROM "prospect" WHERE "id" = ANY($1::int[]) AND "owner_id" IS NULL'
 
 
 async def _members(touches: list[Touch]) -> dict[int, int]:
@@ -393,19 +410,18 @@ async def _members(touches: list[Touch]) -> dict[int, int]:
             if t.member and (t.member, t.code.team) in found}
 
 
-def _changes(prospect: Prospect, code: Code, tags: list[str]) -> list[str]:
-    """Applies the code's tags, first code and partner to the prospect; the fields changed."""
-    changed: list[str] = []
-    merged = list(dict.fromkeys([*prospect.tags, *tags]))
-    if merged != prospect.tags:
-        prospect.tags, changed = merged, [*changed, "tags"]
-    if prospect.first_code_id is None:  # type: ignore[attr-defined]
-        prospect.first_code_id = code.id  # type: ignore[attr-defined]
-        changed.append("first_code_id")
-    if prospect.partner_id is None and code.partner_id is not None:  # type: ignore[attr-defined]
-        prospect.partner_id = code.partner_id  # type: ignore[attr-defined]
-        changed.append("partner_id")
-    return changed
+def _applied(row: Row, code: Code, tags: list[str], now: datetime) -> Row:
+    """The row with a scan of `code` applied: its tags added; first code, partner and, from the
+    code's salesperson, the owner filled where empty."""
+    had, first, partner, owner, since, merged = row
+    merged_tags = list(dict.fromkeys([*had, *tags]))
+    if first is None:
+        first = code.id
+    if partner is None and code.partner_id is not None:  # type: ignore[attr-defined]
+        partner = code.partner_id  # type: ignore[attr-defined]
+    if owner is None and code.salesperson_id is not None:  # type: ignore[attr-defined]
+        owner, since = code.salesperson_id, now  # type: ignore[attr-defined]
+    return (merged_tags, first, partner, owner, since, merged)
 
 
 def welcome_text(code: Code | None, default: str = DEFAULT_WELCOME) -> str:
