@@ -166,7 +166,7 @@ def run_service(args: argparse.Namespace, tool: str, pushes: PushFile, database:
                              capture_output=True, text=True, timeout=120, check=False)
     if migrate.returncode != 0:
         raise RuntimeError(f"python -m bot migrate failed:\n{migrate.stdout}{migrate.stderr}")
-    seed(database, Mix.scenes, args.history)
+    seed(database, Mix.scenes, args.history, env)
     before = {name: database.scalar(sql) for name, sql in QUERIES}
     port = free_port()
     service = Server("service", [sys.executable, "-m", "bot", "serve", "--port", str(port)],

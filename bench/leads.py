@@ -716,7 +716,7 @@ def part_c(args: argparse.Namespace, scratch: Path, servers: list[Server],
         try:
             callbacks.flush(args.redis)
             migrate(env)
-            seed_booth(database, Mix.scenes, args.history)
+            seed_booth(database, Mix.scenes, args.history, env)
             queries = (("stored", "SELECT count(*) FROM interaction"),
                        ("processed", "SELECT count(*) FROM interaction "
                                      "WHERE processed_at IS NOT NULL"),
