@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from tortoise import fields
+from tortoise.indexes import Index
 from tortoise.models import Model
+
+
+class Unprocessed(Index):
+    """The interactions still to process, by id: the worker's queue. Partial (WHERE processed_at
+    IS NULL), so that it holds only the few rows in flight: a push stored processed never enters
+    it, and marking one processed takes it out rather than adding an entry for its new value."""
+
+    def __init__(self, *, fields: tuple[str, ...] | list[str] = ("id",),
+                 name: str = "idx_interaction_unprocessed") -> None:
+        super().__init__(fields=fields, name=name)
+        self.extra = ' WHERE "processed_at" IS NULL'
 
 
 class Interaction(Model):
@@ -15,7 +27,7 @@ class Interaction(Model):
     scene = fields.CharField(max_length=128, null=True)
     payload: fields.Field[dict] = fields.JSONField()
     received_at = fields.DatetimeField()
-    processed_at = fields.DatetimeField(null=True, db_index=True)
+    processed_at = fields.DatetimeField(null=True)
     claimed_until = fields.DatetimeField(null=True)
     attempts = fields.IntField(default=0)
     prospect = fields.ForeignKeyField(
@@ -28,4 +40,5 @@ class Interaction(Model):
     class Meta:
         table = "interaction"
         unique_together = (("source", "dedup_key"),)
-        indexes = (("prospect_id", "id"),)  # a person's timeline, newest first
+        indexes = (("prospect_id", "id"),  # a person's timeline, newest first
+                   Unprocessed())
