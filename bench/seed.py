@@ -2,14 +2,15 @@
 
 - The booth codes the pushes scan (`booth000`, `booth001`, ...), each with its salesperson, tags
   and welcome text, so that a SCAN or a follow through one is attributed as at a real booth.
-- A history (`--history`, default 20,000 earlier followers with 100,000 processed pushes): each
-  followed through a booth code (attributed, owned, tagged) and wrote four messages since; then
-  their scores are rebuilt from that log (`python -m bot scores rebuild`), and ANALYZE. The
-  database is measured at a working size, with a ledger, and with planner statistics, as in a
-  service that has been running. (On a database created empty and filled within seconds, the
-  planner has no statistics until autovacuum's first ANALYZE, up to a minute later, and may scan
-  whole tables meanwhile; `--history 0` shows that first minute. A ledger analyzed while empty
-  made every prepared statement's first, custom plans on `score_entry` cost milliseconds.)
+- A history (`--history`, default 20,000 earlier followers with 100,000 processed pushes): three
+  in four followed through a booth code (attributed, owned, tagged), the rest from a search (no
+  owner), and each wrote four messages since; then their scores are rebuilt from that log (`python
+  -m bot scores rebuild`), and ANALYZE. The database is measured at a working size, with a ledger,
+  and with planner statistics, as in a service that has been running. (On a database created empty
+  and filled within seconds, the planner has no statistics until autovacuum's first ANALYZE, up to
+  a minute later, and may scan whole tables meanwhile; `--history 0` shows that first minute. A
+  ledger analyzed while empty made every prepared statement's first, custom plans on `score_entry`
+  cost milliseconds.)
 
 The history's openids are not the pushes' senders, whose first follow still creates a prospect.
 """
@@ -60,17 +61,18 @@ def statements(scenes: int, history: int, postgres: bool) -> list[str]:
             f"SELECT '[]', 0, 0, {week_ago}, {week_ago} FROM {series(history)}",
             f"UPDATE prospect SET first_code_id = {code}, "
             f"owner_id = ({code} % {SALESPEOPLE}) + 1, owner_assigned_at = created_at, "
-            f"tags = '[\"展会\", \"expo-2026\"]'",
+            f"tags = '[\"展会\", \"expo-2026\"]' WHERE id % 4 <> 0",
             "INSERT INTO identity (kind, value, prospect_id, created_at) "
             "SELECT 'oa_openid', 'oHistory' || id, id, created_at FROM prospect",
-            # each person's first push their follow through their code, four messages after it
+            # each person's first push their follow (through their code; every fourth person's
+            # from a search, as in the booth mix: no code, no owner), four messages after it
             f"INSERT INTO interaction (source, kind, dedup_key, actor, scene, payload, "
             f"received_at, processed_at, attempts, prospect_id, code_id) "
             f"SELECT 'oa', CASE WHEN g <= {history} THEN 'event.subscribe' ELSE 'message.text' END,"
             f" 'msg:history' || g, 'oHistory' || ((g - 1) % {history} + 1), "
-            f"CASE WHEN g <= {history} THEN 'booth' || {their_pad} END, "
+            f"CASE WHEN g <= {history} AND g % 4 <> 0 THEN 'booth' || {their_pad} END, "
             f"'{{\"Content\": \"价格\"}}', {week_ago}, {week_ago}, 0, (g - 1) % {history} + 1, "
-            f"CASE WHEN g <= {history} THEN {their_code} + 1 END "
+            f"CASE WHEN g <= {history} AND g % 4 <> 0 THEN {their_code} + 1 END "
             f"FROM {series(history * 5)}",
         ]
     return sql

@@ -362,10 +362,11 @@ WRITE_PG = (
     '"partner_id" = v.pa, "owner_id" = v.o, "owner_assigned_at" = v.at '
     "FROM unnest($1::int[], $2::text[], $3::int[], $4::int[], $5::int[], $6::timestamptz[]) "
     "AS v(id, t, f, pa, o, at) WHERE p.\"id\" = v.id")
+# owner_id is wrapped so that the rows are found by id (see `_unowned`)
 CLAIM_OWNERS_PG = (
     'UPDATE "prospect" AS p SET "owner_id" = v.o, "owner_assigned_at" = v.at '
     "FROM unnest($1::int[], $2::int[], $3::timestamptz[]) AS v(id, o, at) "
-    'WHERE p."id" = v.id AND p."owner_id" IS NULL AND p."merged_into_id" IS NULL '
+    'WHERE p."id" = v.id AND COALESCE(p."owner_id", 0) = 0 AND p."merged_into_id" IS NULL '
     'RETURNING p."id"')
 
 
@@ -389,14 +390,19 @@ async def _claim_owners(owners: list[tuple[int, int, datetime]]) -> set[int]:
 
 
 async def _unowned(ids: list[int]) -> list[int]:
+    """Those of `ids` without an owner. On PostgreSQL the rows are read by id and sifted here:
+    with `AND "owner_id" IS NULL` in the query, the planner went by the index on owner_id
+    whenever its statistics (from before a burst of new, unowned people) promised few such
+    rows, and walked every unowned prospect on each call."""
     conn = connections.get("default")
     if conn.capabilities.dialect == "postgres":
-        return [row["id"] for row in await conn.execute_query_dict(UNOWNED_PG, [list(set(ids))])]
+        rows = await conn.execute_query_dict(OWNERS_PG, [list(set(ids))])
+        return [row["id"] for row in rows if row["owner_id"] is None]
     return list(await Prospect.filter(id__in=set(ids), owner_id=None).values_list(
         "id", flat=True))
 
 
-UNOWNED_PG = 'SELECT "id" FROM "prospect" WHERE "id" = ANY($1::int[]) AND "owner_id" IS NULL'
+OWNERS_PG = 'SELECT "id", "owner_id" FROM "prospect" WHERE "id" = ANY($1::int[])'
 
 
 async def _members(touches: list[Touch]) -> dict[int, int]:
