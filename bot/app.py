@@ -129,8 +129,9 @@ def create_app(settings: Settings, *, worker: bool = True, auto_migrate: bool | 
         links = app[keys.LINKS]
         messaging = Messaging(settings.oa_opportunity_template_id,
                               settings.wecom_agent_id is not None,
-                              lambda opportunity_id: f"{settings.public_url}/o/"
-                                                     f"{links.issue(opportunity_id)}")
+                              lambda opportunity_id, salesperson_id: (
+                                  f"{settings.public_url}/o/"
+                                  f"{links.issue(opportunity_id, salesperson_id)}"))
         app[keys.LEADS] = Leads(app[keys.RULES], app[keys.ATTRIBUTION], app[keys.PROSPECTS],
                                 messaging, kick=app[keys.SENDER].kick)
         deps["sender"] = app[keys.SENDER]

@@ -82,13 +82,21 @@ def _html(view: Handler) -> Handler:
     return guarded
 
 
-def _opportunity_id(request: web.Request) -> int:
-    found, expired = request.config_dict[keys.LINKS].read(request.match_info["token"])
+def _link(request: web.Request) -> tuple[int, int | None]:
+    """The opportunity a link names, and the salesperson it was sent to."""
+    found, holder, expired = request.config_dict[keys.LINKS].read(request.match_info["token"])
     if found is None:
         raise Refused(404, "链接无效", "请从商机提醒消息中打开此页面。")
     if expired:
         raise Refused(410, "链接已过期", "此链接已失效，请联系管理员重新发送商机提醒。")
-    return found
+    return found, holder
+
+
+def _still_theirs(opportunity: Opportunity, holder: int | None) -> None:
+    """A link opens the opportunity only while it is the salesperson's it was sent to: after a
+    handover (or a pool opportunity given to someone else) the old link shows nothing."""
+    if holder is not None and opportunity.salesperson_id != holder:  # type: ignore[attr-defined]
+        raise Refused(403, "商机已转交", "此商机已交由其他顾问跟进，此链接不再有效。")
 
 
 def _moment(at: datetime | None) -> str | None:
@@ -115,9 +123,11 @@ def _when(at: str) -> str:
 
 
 async def show(request: web.Request) -> web.StreamResponse:
-    opportunity = await Opportunity.get_or_none(id=_opportunity_id(request))
+    opportunity_id, holder = _link(request)
+    opportunity = await Opportunity.get_or_none(id=opportunity_id)
     if opportunity is None:
         raise Refused(404, "商机不存在", "此商机已被删除。")
+    _still_theirs(opportunity, holder)
     prospect = await load(opportunity.prospect_id)  # type: ignore[attr-defined]
     owner = await Salesperson.get_or_none(
         id=opportunity.salesperson_id) if opportunity.salesperson_id else None  # type: ignore[attr-defined]
@@ -142,16 +152,20 @@ async def show(request: web.Request) -> web.StreamResponse:
 
 
 async def accept(request: web.Request) -> web.StreamResponse:
-    """open → accepted, once: accepting again keeps the first time."""
-    opportunity_id = _opportunity_id(request)
-    await Opportunity.filter(id=opportunity_id, status="open").update(
-        status="accepted", accepted_at=datetime.now(UTC))
-    status = await Opportunity.filter(id=opportunity_id).values_list("status", flat=True)
-    if not status:
+    """open → accepted, once, by the salesperson the link was sent to: accepting again keeps
+    the first time."""
+    opportunity_id, holder = _link(request)
+    mine = Opportunity.filter(id=opportunity_id, status="open")
+    if holder is not None:
+        mine = mine.filter(salesperson_id=holder)
+    await mine.update(status="accepted", accepted_at=datetime.now(UTC))
+    opportunity = await Opportunity.get_or_none(id=opportunity_id)
+    if opportunity is None:
         raise Refused(404, "商机不存在", "此商机已被删除。")
-    if status[0] == "pool":
+    if opportunity.status == "pool":
         raise Refused(409, "无法接受", "该商机在公海中，尚未分配给您。")
-    if status[0] != "accepted":
+    _still_theirs(opportunity, holder)
+    if opportunity.status != "accepted":
         raise Refused(409, "无法接受", "该商机已关闭。")
     # relative, so that a public URL with a path prefix keeps it: /o/{token}/accept → /o/{token}
     return web.Response(status=303, headers={

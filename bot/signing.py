@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 
 from cryptography.hazmat.primitives import hashes
@@ -20,12 +21,13 @@ class SignedIds:
                          info=purpose).derive(secret_key.encode())
         self._mac_bytes = mac_bytes
 
-    def _mac(self, body: bytes) -> bytes:
+    def mac(self, body: bytes) -> bytes:
+        """The truncated HMAC of `body` under this purpose's key."""
         return hmac.new(self._key, body, hashlib.sha256).digest()[:self._mac_bytes]
 
     def issue(self, value: int) -> str:
         body = str(value).encode()
-        return base64.urlsafe_b64encode(body + b"." + self._mac(body)).rstrip(b"=").decode()
+        return base64.urlsafe_b64encode(body + b"." + self.mac(body)).rstrip(b"=").decode()
 
     def read(self, token: str | None) -> int | None:
         """The id a token carries, or None for anything this service did not issue."""
@@ -37,7 +39,7 @@ class SignedIds:
             return None
         body, _, mac = raw.partition(b".")
         if not body.isdigit() or len(body) > MAX_DIGITS or not hmac.compare_digest(
-                self._mac(body), mac):
+                self.mac(body), mac):
             return None
         if self.issue(int(body)) != token:  # base64 ignores a last character's spare bits
             return None
@@ -45,24 +47,48 @@ class SignedIds:
 
 
 class ExpiringIds:
-    """Signed ids that stop working after `ttl` seconds (links in messages): the id and its
-    expiry travel as one signed number."""
+    """Signed ids that stop working after `ttl` seconds (links in messages), and name whom they
+    were given to (`holder`: the salesperson a push went to), so that a link stops opening
+    what has since passed to someone else. The id, the holder and the expiry travel as one
+    signed body, `id.holder.until`. A link in the earlier form (`id * SPAN + until`, signed
+    as one number) still reads, without a holder, until it expires."""
 
     SPAN = 10**10  # expiry in epoch seconds, below this
+    BODY = re.compile(rb"(\d{1,19})\.(\d{0,19})\.(\d{1,10})")
+    MAX_TOKEN = 96
 
     def __init__(self, secret_key: str, purpose: bytes, ttl: float) -> None:
         self._ids = SignedIds(secret_key, purpose)
         self.ttl = ttl
 
-    def issue(self, value: int, now: float | None = None) -> str:
+    def issue(self, value: int, holder: int | None = None, now: float | None = None) -> str:
         until = int((time.time() if now is None else now) + self.ttl)
-        return self._ids.issue(value * self.SPAN + until)
+        body = f"{value}.{'' if holder is None else holder}.{until}".encode()
+        return base64.urlsafe_b64encode(body + b":" + self._ids.mac(body)).rstrip(b"=").decode()
 
-    def read(self, token: str | None, now: float | None = None) -> tuple[int | None, bool]:
-        """(the id, False) for a good token; (the id, True) for one of ours that expired;
-        (None, False) for anything else."""
-        both = self._ids.read(token)
+    def read(self, token: str | None, now: float | None = None
+             ) -> tuple[int | None, int | None, bool]:
+        """(the id, its holder, False) for a good token, (the id, its holder, True) for one of
+        ours that expired; (None, None, False) for anything else. The holder is None for a
+        token issued to nobody in particular."""
+        if not token or len(token) > self.MAX_TOKEN or not token.isascii():
+            return None, None, False
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except ValueError:  # not base64 (binascii.Error)
+            return None, None, False
+        body, _, mac = raw.partition(b":")
+        found = self.BODY.fullmatch(body)
+        if found is not None and hmac.compare_digest(self._ids.mac(body), mac) and (
+                base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == token):
+            value, holder, until = found.groups()
+            return int(value), int(holder) if holder else None, self._expired(int(until), now)
+        both = self._ids.read(token)  # the earlier form
         if both is None:
-            return None, False
+            return None, None, False
         value, until = divmod(both, self.SPAN)
-        return value, (time.time() if now is None else now) >= until
+        return value, None, self._expired(until, now)
+
+    @staticmethod
+    def _expired(until: int, now: float | None) -> bool:
+        return (time.time() if now is None else now) >= until

@@ -48,7 +48,7 @@ class Messaging:
 
     template_id: str | None
     wecom_agent: bool
-    link: Any  # Callable[[int], str]: the page of an opportunity
+    link: Any  # Callable[[int, int], str]: the page of an opportunity, for a salesperson
 
 
 @dataclass(frozen=True)
@@ -275,7 +275,7 @@ async def _tell(prospect: Prospect, opportunity: Opportunity, person: Salesperso
     payload = push_payload(title=f"新商机：{customer(prospect)}", person=customer(prospect),
                            matter=f"新商机 评分{opportunity.score}",
                            note=str(opportunity.breakdown.get("why") or ""), at=qualified,
-                           url=messaging.link(opportunity.id), detail=detail)
+                           url=messaging.link(opportunity.id, person.id), detail=detail)
     await outbox.enqueue(f"opportunity:{opportunity.id}", person, payload,
                          template_id=messaging.template_id, wecom_agent=messaging.wecom_agent,
                          opportunity_id=opportunity.id)

@@ -13,6 +13,7 @@ import pytest
 from playwright.async_api import async_playwright
 
 from bot import keys, page
+from bot.signing import ExpiringIds, SignedIds
 from models import (
     Identity,
     IdentityKind,
@@ -23,6 +24,7 @@ from models import (
     Prospect,
     Salesperson,
 )
+from tests.bot.test_admin_codes import AUTH
 
 CHROMIUM = Path("/usr/bin/chromium")
 browser = pytest.mark.skipif(
@@ -61,7 +63,9 @@ async def story(client: Any, status: str = "open", **person: Any) -> tuple[Oppor
     opportunity = await Opportunity.create(
         prospect=prospect, salesperson=None if status == "pool" else owner, score=74,
         status=status, attribution="first_touch", breakdown=BREAKDOWN, qualified_at=at)
-    return opportunity, client.app[keys.LINKS].issue(opportunity.id)
+    # the link as the push gives it: to the salesperson it went to (a pool one went nowhere)
+    return opportunity, client.app[keys.LINKS].issue(
+        opportunity.id, None if status == "pool" else owner.id)
 
 
 def assert_html(response: Any, status: int) -> None:
@@ -147,6 +151,46 @@ async def test_an_expired_link_is_410(client):
     assert "链接已过期" in await response.text()
     await accept(client, expired, 410)
     assert (await Opportunity.get(id=opportunity.id)).status == "open"
+
+
+async def test_after_a_handover_the_old_link_opens_nothing_and_accepts_nothing(client):
+    opportunity, token = await story(client)
+    other = await Salesperson.create(name="李强", team="华东")
+    response = await client.post(f"/admin/salespeople/{opportunity.salesperson_id}/handover",  # type: ignore[attr-defined]
+                                 json={"to_salesperson_id": other.id}, headers=AUTH)
+    assert response.status == 200, await response.text()
+    assert (await response.json())["opportunities"] == 1
+
+    response = await client.get(f"/o/{token}")
+    assert_html(response, 403)
+    body = await response.text()
+    assert "商机已转交" in body and "张伟" not in body and MASKED not in body
+    response = await accept(client, token, 403)
+    assert "商机已转交" in await response.text()
+    after = await Opportunity.get(id=opportunity.id)
+    assert (after.status, after.accepted_at, after.salesperson_id) == (  # type: ignore[attr-defined]
+        "open", None, other.id)
+
+    # the receiver's link opens it, and accepts it
+    theirs = client.app[keys.LINKS].issue(opportunity.id, other.id)
+    response = await client.get(f"/o/{theirs}")
+    assert_html(response, 200)
+    assert "张伟" in await response.text()
+    await accept(client, theirs)
+    assert (await Opportunity.get(id=opportunity.id)).status == "accepted"
+
+
+async def test_a_link_from_before_links_named_their_salesperson_still_opens(client):
+    """Links pushed by an earlier version (the id and expiry as one signed number) keep working
+    until they expire."""
+    opportunity, _ = await story(client)
+    signed = SignedIds(client.app[keys.SETTINGS].require("secret_key"), b"opportunity-page")
+    earlier = signed.issue(opportunity.id * ExpiringIds.SPAN + int(time.time()) + 3600)
+    response = await client.get(f"/o/{earlier}")
+    assert_html(response, 200)
+    assert "张伟" in await response.text()
+    gone = signed.issue(opportunity.id * ExpiringIds.SPAN + int(time.time()) - 60)
+    assert_html(await client.get(f"/o/{gone}"), 410)
 
 
 async def test_a_link_to_an_opportunity_gone_is_404(client):
