@@ -5,11 +5,14 @@ Sending is at-least-once made exactly-once: a sender claims a row for a lease be
 WeChat, and the call carries an id WeChat de-duplicates on — `client_msg_id` for a template
 message (one message per openid and id within 10 minutes), `enable_duplicate_check` for a WeCom
 app message (the same JSON within 30 minutes) — so a sender that dies after WeChat accepted, and
-the retry after its lease, still deliver once. WeChat busy (-1), out of quota (45009, 45011),
-a 5xx or a timeout: retried with capped exponential backoff and jitter. A template the
-salesperson cannot receive (40003 not a follower's openid, 43004 not following, 40037 template
-gone): never retried; the message falls back to a WeCom app message when the salesperson has a
-WeCom userid, else it fails with the reason. Every attempt is kept in the row's history.
+the retry after its lease, still deliver once. WeChat busy (-1), out of the minute's quota
+(45011), a 5xx or a timeout: retried with capped exponential backoff and jitter. Out of the
+day's quota (45009, which lasts until the next day in China): a template message falls back to
+WeCom at once when the salesperson has a WeCom userid, else it is tried again just after
+midnight. A template the salesperson cannot receive (40003 not a follower's openid, 43004 not
+following, 40037 template gone): never retried; the message falls back to a WeCom app message
+when the salesperson has a WeCom userid, else it fails with the reason. Every attempt is kept in
+the row's history.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from tortoise.exceptions import IntegrityError
@@ -36,6 +39,9 @@ OA_TEMPLATE, WECOM_APP = "oa_template", "wecom_app"
 # refreshing at the same moment) may pass too
 RETRY = frozenset({-1, 45009, 45011, 40001, 40014, 42001})
 FALL_BACK = frozenset({40003, 43004, 40037})
+DAILY_QUOTA = 45009  # WeChat blocks the API until the next day (docs/wechat.md §6)
+CHINA = timezone(timedelta(hours=8))
+AFTER_MIDNIGHT = 600.0  # seconds over which tomorrow's first tries are spread
 MAX_ATTEMPTS = 8
 BACKOFF = 2.0  # seconds before the first retry, doubling
 BACKOFF_CAP = 600.0
@@ -97,6 +103,14 @@ def backoff(attempts: int, rng: Callable[[], float] = random.random) -> float:
     """Seconds before retry number `attempts` (1-based): doubling, capped, with jitter."""
     doublings = min(max(attempts - 1, 0), 32)  # past the cap long before; no float overflow
     return min(BACKOFF_CAP, BACKOFF * 2 ** doublings) * (0.5 + rng() / 2)
+
+
+def until_tomorrow(now: datetime, rng: Callable[[], float] = random.random) -> float:
+    """Seconds from `now` to a moment within AFTER_MIDNIGHT after the next midnight in China,
+    when a day's quota is WeChat's to give again."""
+    local = now.astimezone(CHINA)
+    midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (midnight - local).total_seconds() + rng() * AFTER_MIDNIGHT
 
 
 def utc_now() -> datetime:
@@ -210,7 +224,11 @@ class Sender(Loop):
         out of quota, no answer, an exception) and attempts are left, else failed for good."""
         now = self.clock()
         reason = reason[:500]
-        retry = (transient or errcode in RETRY) and message.attempts < MAX_ATTEMPTS
+        # The day's quota is gone: WeCom now rather than the template tomorrow, when it can.
+        over_for_today = errcode == DAILY_QUOTA
+        switch = over_for_today and await self._wecom_route(message) is not None
+        retry = ((transient or errcode in RETRY) and not switch
+                 and message.attempts < MAX_ATTEMPTS)
         entry = {"at": now.isoformat(), "channel": message.channel,
                  "result": "retry" if retry else "failed", "errcode": errcode,
                  "error": reason}
@@ -220,7 +238,8 @@ class Sender(Loop):
         mine = OutboundMessage.filter(id=message.id, status=OutboundStatus.PENDING,
                                       attempts=message.attempts)
         if retry:
-            delay = backoff(message.attempts, self.rng)
+            delay = (until_tomorrow(now, self.rng) if over_for_today
+                     else backoff(message.attempts, self.rng))
             if not await mine.update(claimed_until=None,
                                      next_attempt_at=now + timedelta(seconds=delay),
                                      last_error=reason, history=history):
@@ -236,19 +255,24 @@ class Sender(Loop):
                 log.info("outbound message %d: %s, after another sender took it over",
                          message.id, reason)
                 return
-            fell_back = errcode in FALL_BACK and await self.fall_back(message)
+            fell_back = (errcode in FALL_BACK or switch) and await self.fall_back(message)
         if fell_back:
             return
         log.warning("outbound message %d (%s) failed for good: %s", message.id,
                     message.purpose, reason)
 
+    async def _wecom_route(self, message: OutboundMessage) -> Salesperson | None:
+        """The salesperson, when a template message to them can go as a WeCom app message."""
+        if message.channel != OA_TEMPLATE or not self.wecom_agent:
+            return None
+        person = await Salesperson.get_or_none(id=message.salesperson_id)  # type: ignore[attr-defined]
+        return person if person is not None and person.wecom_userid else None
+
     async def fall_back(self, message: OutboundMessage) -> bool:
         """The same message as a WeCom app message, when the salesperson has a WeCom userid and
         it was not one already; True when a fallback was queued."""
-        if message.channel != OA_TEMPLATE or not self.wecom_agent:
-            return False
-        person = await Salesperson.get_or_none(id=message.salesperson_id)  # type: ignore[attr-defined]
-        if person is None or not person.wecom_userid:
+        person = await self._wecom_route(message)
+        if person is None:
             return False
         if await OutboundMessage.exists(purpose=message.purpose, channel=WECOM_APP):
             return True  # queued already

@@ -196,7 +196,7 @@ async def test_a_text_payload_goes_as_a_text_app_message(client, wechat):
 
 # --- 2. retries -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("errcode", [-1, 45009, 45011])
+@pytest.mark.parametrize("errcode", [-1, 45011])
 async def test_busy_or_out_of_quota_is_retried_once_after_the_backoff(client, wechat, errcode,
                                                                       monkeypatch):
     # A long first backoff, so that "not due yet" cannot depend on how fast the test runs.
@@ -229,6 +229,67 @@ async def test_busy_or_out_of_quota_is_retried_once_after_the_backoff(client, we
     assert results(stored) == [(OA_TEMPLATE, "retry", errcode), (OA_TEMPLATE, "sent", None)]
     assert wechat.count(TEMPLATE_SEND) == 2
     assert await sender.send_due() == 0
+
+
+async def test_out_of_the_days_template_quota_it_goes_by_wecom_at_once(client, wechat):
+    sender = client.app[keys.SENDER]
+    person = await salesperson(wechat, wecom="hanmeimei")
+    opportunity = await opportunity_for(person)
+    message = await enqueue(person, f"opportunity:{opportunity.id}",
+                            opportunity_id=opportunity.id)
+    wechat.fail(TEMPLATE_SEND, 45009)
+
+    assert await sender.send_due() == 1
+    stored = await row(message)
+    assert (stored.status, stored.next_attempt_at) == (OutboundStatus.FAILED, None)
+    assert results(stored) == [(OA_TEMPLATE, "failed", 45009)]
+    assert await sender.send_due() == 1  # the fallback, due at once
+    fallback = await OutboundMessage.get(channel=WECOM_APP)
+    [sent] = wechat.app_messages
+    assert sent["touser"] == ["hanmeimei"] and sent["content"] == PAYLOAD["textcard"]
+    assert (fallback.status, fallback.wechat_msgid) == (OutboundStatus.SENT, sent["msgid"])
+    assert (await Opportunity.get(id=opportunity.id)).reached_at == fallback.sent_at
+    assert wechat.count(TEMPLATE_SEND) == 1 and wechat.template_messages == []
+
+
+@pytest.mark.parametrize("channel", [OA_TEMPLATE, WECOM_APP])
+async def test_out_of_the_days_quota_with_no_other_way_it_waits_for_tomorrow(client, wechat,
+                                                                            channel):
+    clock = Clock()
+    clock.now = datetime(2026, 12, 7, 15, 30, tzinfo=UTC)  # 23:30 in China
+    sender = sender_for(client, clock=clock, rng=zero)
+    if channel == OA_TEMPLATE:
+        message = await enqueue(await salesperson(wechat))
+    else:
+        message = await enqueue(await salesperson(wechat, openid=None, wecom="hanmeimei"))
+    path = TEMPLATE_SEND if channel == OA_TEMPLATE else APP_SEND
+    wechat.fail(path, 45009)
+
+    assert await sender.send_due() == 1
+    stored = await row(message)
+    assert (stored.status, stored.attempts) == (OutboundStatus.PENDING, 1)
+    assert results(stored) == [(channel, "retry", 45009)]
+    assert stored.next_attempt_at == datetime(2026, 12, 7, 16, 0, tzinfo=UTC)  # midnight
+    clock.advance(29 * 60)
+    assert await sender.send_due() == 0  # not before the day is over
+    assert wechat.count(path) == 1
+
+    clock.advance(60)
+    assert await sender.send_due() == 1
+    stored = await row(message)
+    assert (stored.status, stored.attempts) == (OutboundStatus.SENT, 2)
+    assert results(stored) == [(channel, "retry", 45009), (channel, "sent", None)]
+    assert await OutboundMessage.all().count() == 1
+
+
+def test_tomorrow_is_the_next_midnight_in_china_spread_over_ten_minutes():
+    late = datetime(2026, 12, 7, 15, 59, tzinfo=UTC)  # 23:59 in China
+    assert outbox.until_tomorrow(late, zero) == 60
+    assert outbox.until_tomorrow(late, lambda: 1.0) == 60 + outbox.AFTER_MIDNIGHT
+    early = datetime(2026, 12, 7, 16, 0, 1, tzinfo=UTC)  # 00:00:01 in China: a whole day
+    assert outbox.until_tomorrow(early, zero) == 24 * 3600 - 1
+    morning = datetime(2026, 12, 7, 23, 0, tzinfo=UTC)  # 07:00 on the 8th in China
+    assert outbox.until_tomorrow(morning, zero) == 17 * 3600
 
 
 async def test_a_retry_on_the_real_clock_once_time_has_passed(client, wechat):
