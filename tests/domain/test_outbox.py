@@ -99,6 +99,13 @@ async def opportunity_for(person: Salesperson) -> Opportunity:
     return await Opportunity.create(prospect=prospect, salesperson=person, score=88)
 
 
+async def pushed(person: Salesperson) -> tuple[Opportunity, OutboundMessage]:
+    """An opportunity for `person`, and its push."""
+    opportunity = await opportunity_for(person)
+    return opportunity, await enqueue(person, f"opportunity:{opportunity.id}",
+                                      opportunity_id=opportunity.id)
+
+
 async def enqueue(person: Salesperson, purpose: str = "opportunity:1",
                   payload: dict[str, Any] | None = None, *, template_id: str | None = TEMPLATE_ID,
                   wecom_agent: bool = True,
@@ -134,9 +141,7 @@ async def make_due(message: OutboundMessage) -> None:
 async def test_a_template_message_is_sent_once_and_reaches_the_opportunity(client, wechat):
     sender = client.app[keys.SENDER]
     person = await salesperson(wechat, wecom="wangfang")
-    opportunity = await opportunity_for(person)
-    message = await enqueue(person, f"opportunity:{opportunity.id}",
-                            opportunity_id=opportunity.id)
+    opportunity, message = await pushed(person)
     assert (message.status, message.channel, message.recipient, message.attempts) == (
         OutboundStatus.PENDING, OA_TEMPLATE, person.oa_openid, 0)
 
@@ -234,9 +239,7 @@ async def test_busy_or_out_of_quota_is_retried_once_after_the_backoff(client, we
 async def test_out_of_the_days_template_quota_it_goes_by_wecom_at_once(client, wechat):
     sender = client.app[keys.SENDER]
     person = await salesperson(wechat, wecom="hanmeimei")
-    opportunity = await opportunity_for(person)
-    message = await enqueue(person, f"opportunity:{opportunity.id}",
-                            opportunity_id=opportunity.id)
+    opportunity, message = await pushed(person)
     wechat.fail(TEMPLATE_SEND, 45009)
 
     assert await sender.send_due() == 1
@@ -437,9 +440,7 @@ async def test_a_template_the_salesperson_cannot_receive_is_never_retried(client
                                wecom="hanmeimei" if with_wecom else None)
     if case.get("template_gone"):
         wechat.template_ids.clear()
-    opportunity = await opportunity_for(person)
-    message = await enqueue(person, f"opportunity:{opportunity.id}",
-                            opportunity_id=opportunity.id)
+    opportunity, message = await pushed(person)
     assert message.channel == OA_TEMPLATE
 
     assert await sender.send_due() == 1
