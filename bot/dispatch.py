@@ -20,7 +20,7 @@ from typing import Any
 
 from bot.faults import OutageLog, is_outage
 from bot.intake import CompletionWriter, Done
-from bot.signals import CodeRef, Outcome, Signal
+from bot.signals import CodeRef, NotYet, Outcome, Signal
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +200,8 @@ class Dispatcher:
         exc = task.exception()
         if exc is None:
             self.outage.succeeded()
+        elif isinstance(exc, NotYet):
+            log.info("processing %s waits (%s); it will be retried", task.get_name(), exc)
         elif is_outage(exc):  # stored already: the worker retries it once the service is back
             self.outage.failed(exc)
         else:

@@ -53,6 +53,12 @@ class Signal:
         return cls(fields)
 
 
+class NotYet(Exception):
+    """Raised by a handler whose signal depends on something not recorded yet (a delivery
+    report that came before its send was recorded): the signal is left unfinished, with a line
+    at info level rather than an error, and the worker tries it again later."""
+
+
 @dataclass(frozen=True)
 class CodeRef:
     """The code a signal's scene names: `kind` is the code's kind, "expired" for a code past

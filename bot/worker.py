@@ -16,7 +16,7 @@ from bot.background import Loop
 from bot.dispatch import Dispatcher
 from bot.faults import is_outage
 from bot.ingest import Ingest
-from bot.signals import Signal
+from bot.signals import NotYet, Signal
 from domain import content
 from models import Interaction
 
@@ -63,6 +63,9 @@ class Worker(Loop):
                             fields=payload, interaction_id=interaction_id)
             try:
                 await self.dispatcher.process(signal)
+            except NotYet as exc:
+                log.info("interaction %s waits (%s); attempt %d", interaction_id, exc,
+                         attempts + 1)
             except Exception as exc:
                 if is_outage(exc):
                     raise  # the round ends; the claim expires and the push is tried again

@@ -289,6 +289,13 @@ class Sender(Loop):
         return True
 
 
+async def sending_templates(now: datetime | None = None) -> bool:
+    """Whether a template message is being sent right now (claimed, not yet recorded): a
+    delivery report may come back before its send records the msgid."""
+    return await OutboundMessage.exists(status=OutboundStatus.PENDING, channel=OA_TEMPLATE,
+                                        claimed_until__gt=now or utc_now())
+
+
 async def delivery_report(msgid: str, status: str, sender: Sender | None) -> bool:
     """TEMPLATESENDJOBFINISH: the template message `msgid` reached the salesperson, or not
     (`failed:user block`, `failed: system failed`); a message that did not falls back to WeCom.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from wechatpy.replies import TextReply
@@ -14,12 +15,12 @@ from bot.errors import (
     SystemBusy,
     WeChatAPIError,
 )
-from bot.signals import CodeRef, Outcome, Signal
+from bot.signals import CodeRef, NotYet, Outcome, Signal
 from bot.wechat import WeChat
 from bot.wechat.client import WeChatTransportError
 from domain.attribution import Attribution, welcome_text
 from domain.identity import Prospects
-from domain.outbox import Sender, delivery_report
+from domain.outbox import Sender, delivery_report, sending_templates
 from models import Code, IdentityKind
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,23 @@ for _kind in ("message.text", "message.image", "message.voice", "message.video",
 @router.on("oa", "event.templatesendjobfinish")
 async def template_delivered(signal: Signal, sender: Sender) -> None:
     """A delivery report: `MsgID` (capital D) is the msgid template/send returned; a message
-    that did not reach the salesperson falls back to WeCom (domain/outbox.py)."""
+    that did not reach the salesperson falls back to WeCom (domain/outbox.py). A report may
+    come back before the send that caused it has recorded its msgid: while a template send is
+    in flight and the report is young, an unknown msgid waits for the worker's next try. Past
+    that it is someone else's message (another tool sending on the same account)."""
     msgid = signal.get("MsgID") or ""
-    if not await delivery_report(msgid, signal.get("Status", "") or "", sender):
-        log.info("delivery report for an unknown template message %s", msgid)
+    if await delivery_report(msgid, signal.get("Status", "") or "", sender):
+        return
+    if _young(signal) and await sending_templates():
+        raise NotYet(f"a delivery report for template message {msgid}, whose send is not "
+                     "recorded yet")
+    log.info("delivery report for an unknown template message %s", msgid)
+
+
+REPORT_PATIENCE = 300  # seconds a report for an unknown msgid may wait for its send
+
+
+def _young(signal: Signal) -> bool:
+    """Sent by WeChat (CreateTime) within REPORT_PATIENCE seconds."""
+    created = signal.get("CreateTime") or ""
+    return created.isdigit() and time.time() - int(created) < REPORT_PATIENCE

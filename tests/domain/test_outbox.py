@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from bot import keys
 from bot.sandbox import Sandbox, events
 from bot.sandbox.records import new_openid
 from bot.wechat import WeChat, WeChatTransportError
+from bot.worker import Worker
 from domain import outbox
 from domain.opportunities import push_payload
 from domain.outbox import (
@@ -31,6 +33,7 @@ from domain.outbox import (
     Sender,
     backoff,
 )
+from handlers.oa import REPORT_PATIENCE
 from models import (
     Interaction,
     Opportunity,
@@ -773,6 +776,69 @@ async def test_a_report_for_an_unknown_msgid_changes_nothing(client, wechat):
     assert await OutboundMessage.all().order_by("id").values() == before
     assert await client.app[keys.SENDER].send_due() == 0
     assert wechat.count(APP_SEND) == 0 and len(wechat.template_messages) == 1
+
+
+async def early_report(client: Any, wechat: Sandbox, openid: str, msgid: int,
+                       status: str, **fields: Any) -> Interaction:
+    """Pushes TEMPLATESENDJOBFINISH to /wechat/oa; the stored report once its handler has run
+    and its mark (if any) is written: processed, or left for the worker."""
+    delivery = await wechat.push_oa(str(client.make_url("/wechat/oa")),
+                                    {**events.template_finished(openid, msgid, status), **fields})
+    assert delivery.ok and delivery.statuses == [200]
+    await client.app[keys.DISPATCHER].drain(5)
+    await client.app[keys.COMPLETIONS].stop()  # its mark written, if it has one
+    return await Interaction.get(kind="event.templatesendjobfinish")
+
+
+async def test_a_report_before_its_send_is_recorded_waits_for_the_worker(client, wechat,
+                                                                        caplog):
+    """WeChat accepted the template and reported on it before the sender recorded the msgid:
+    the report is left unfinished (no error logged), and the worker's next try applies it."""
+    sender = client.app[keys.SENDER]
+    person = await salesperson(wechat, wecom="wangfang")
+    message = await enqueue(person)
+    assert await sender.claim(message.id)  # the send is in flight
+
+    report = await early_report(client, wechat, str(person.oa_openid), 4242,
+                                "failed:user block")
+    assert (report.processed_at, report.attempts) == (None, 0)
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+
+    # the send records what WeChat answered; the worker tries the report again
+    await OutboundMessage.filter(id=message.id).update(
+        status=OutboundStatus.SENT, wechat_msgid="4242", claimed_until=None)
+    assert await Worker(client.app[keys.DISPATCHER], recovery_after=0).recover() == 1
+
+    async def done() -> Interaction | None:
+        return await Interaction.get_or_none(id=report.id, processed_at__isnull=False)
+
+    assert (await eventually(done)).attempts == 1
+    stored = await row(message)
+    assert (stored.status, stored.last_error) == (OutboundStatus.FAILED, "failed:user block")
+    assert await sender.send_due() == 1  # its fallback
+    [sent] = wechat.app_messages
+    assert sent["touser"] == ["wangfang"]
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+
+
+@pytest.mark.parametrize("why", ["nothing in flight", "an old report"])
+async def test_an_unknown_report_is_done_with_when_no_send_can_explain_it(client, wechat, why):
+    """Another tool's template on the same account: nothing of ours is being sent, or the
+    report is older than the patience for a send to record itself."""
+    person = await salesperson(wechat)
+    message = await enqueue(person)
+    fields: dict[str, Any] = {}
+    if why == "an old report":
+        assert await client.app[keys.SENDER].claim(message.id)
+        fields["CreateTime"] = int(time.time()) - REPORT_PATIENCE - 1
+    report = await early_report(client, wechat, str(person.oa_openid), 4242, "success",
+                                **fields)
+
+    async def done() -> Interaction | None:
+        return await Interaction.get_or_none(id=report.id, processed_at__isnull=False)
+
+    assert (await eventually(done)).attempts == 0
+    assert (await row(message)).status == OutboundStatus.PENDING
 
 
 # --- 6. enqueue -----------------------------------------------------------------------------------
