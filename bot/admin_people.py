@@ -134,10 +134,12 @@ async def hand_over(request: web.Request) -> web.Response:
         raise NotFound(f"there is no salesperson {to_id}", code="unknown_salesperson")
     if receiver.id == person.id or not receiver.active:
         raise Conflict("hand over to another, active salesperson", code="invalid_handover")
-    moved = await handover(person.id, receiver.id)
+    moved = await handover(person.id, receiver.id, request.config_dict[keys.LEADS].messaging)
+    if moved.pushed:
+        request.config_dict[keys.SENDER].kick()
     return reply({"moved": moved.prospects, "prospects": moved.prospects,
-                  "opportunities": moved.opportunities, "from": show_salesperson(person),
-                  "to": show_salesperson(receiver)})
+                  "opportunities": moved.opportunities, "pushed": moved.pushed,
+                  "from": show_salesperson(person), "to": show_salesperson(receiver)})
 
 
 # --- partners and materials -------------------------------------------------------------------

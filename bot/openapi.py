@@ -151,8 +151,8 @@ SCHEMAS: dict[str, Schema] = {
                              "kind": TEXT, "channel": TEXT, "serial": nullable({
                                  "type": "integer"}), "batch": nullable(TEXT)}),
     "Handover": obj({"moved": {"type": "integer"}, "prospects": {"type": "integer"},
-                     "opportunities": {"type": "integer"}, "from": ref("Salesperson"),
-                     "to": ref("Salesperson")}),
+                     "opportunities": {"type": "integer"}, "pushed": {"type": "integer"},
+                     "from": ref("Salesperson"), "to": ref("Salesperson")}),
     "Share": obj({"share": TEXT, "page": TEXT, "material": ref("Material"),
                   "salesperson": ref("Salesperson")}),
     "Session": obj({"token": TEXT, "prospect_id": ID}),

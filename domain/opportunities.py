@@ -269,18 +269,39 @@ async def _tell(prospect: Prospect, opportunity: Opportunity, person: Salesperso
     if prospect.owner_id is None:  # type: ignore[attr-defined]
         await Prospect.filter(id=prospect.id, owner_id=None).update(
             owner_id=person.id, owner_assigned_at=datetime.now(UTC))
-    detail = " · ".join(v for v in (prospect.title, prospect.company_size,
-                                    prospect.industry) if v)
     qualified = opportunity.qualified_at or opportunity.created_at
     payload = push_payload(title=f"新商机：{customer(prospect)}", person=customer(prospect),
                            matter=f"新商机 评分{opportunity.score}",
                            note=str(opportunity.breakdown.get("why") or ""), at=qualified,
-                           url=messaging.link(opportunity.id, person.id), detail=detail)
+                           url=messaging.link(opportunity.id, person.id), detail=_detail(prospect))
     await outbox.enqueue(f"opportunity:{opportunity.id}", person, payload,
                          template_id=messaging.template_id, wecom_agent=messaging.wecom_agent,
                          opportunity_id=opportunity.id)
     log.info("opportunity %d for prospect %d goes to salesperson %d (%s)", opportunity.id,
              prospect.id, person.id, rule)
+
+
+def _detail(prospect: Prospect) -> str:
+    return " · ".join(v for v in (prospect.title, prospect.company_size, prospect.industry) if v)
+
+
+async def tell_receiver(opportunity: Opportunity, giver: Salesperson, receiver: Salesperson,
+                        messaging: Messaging) -> bool:
+    """The push that tells `receiver` of an opportunity `giver` handed over to them (inside the
+    handover's transaction), with a link of their own: the giver's stops opening it. True when
+    queued (once per opportunity and receiver)."""
+    prospect = await Prospect.get_or_none(id=opportunity.prospect_id)  # type: ignore[attr-defined]
+    if prospect is None:
+        return False
+    payload = push_payload(title=f"转交商机：{customer(prospect)}", person=customer(prospect),
+                           matter=f"{giver.name}转交 评分{opportunity.score}",
+                           note=str(opportunity.breakdown.get("why") or ""),
+                           at=datetime.now(UTC), url=messaging.link(opportunity.id, receiver.id),
+                           detail=_detail(prospect))
+    return await outbox.enqueue(f"handover:{opportunity.id}:{receiver.id}", receiver, payload,
+                                template_id=messaging.template_id,
+                                wecom_agent=messaging.wecom_agent,
+                                opportunity_id=opportunity.id) is not None
 
 
 async def radar(read: dict[str, Any], prospect: Prospect, messaging: Messaging,

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bot import keys
 from bot.sandbox import Sandbox
 from domain.attribution import DEFAULT_WELCOME
 from models import Code, Material, Opportunity, Partner, Salesperson
@@ -488,6 +489,28 @@ async def test_a_handover_moves_prospects_and_open_opportunities(client, wechat)
     status, body = await post(client, f"/admin/salespeople/{w['wang']}/handover",
                               {"to_salesperson_id": w["li"]})
     assert status == 200 and (body["moved"], body["opportunities"]) == (0, 0)
+
+
+async def test_the_receiver_of_a_handover_is_pushed_each_open_opportunity(client, wechat):
+    w = await handover_world(client, wechat)
+    status, body = await post(client, f"/admin/salespeople/{w['wang']}/handover",
+                              {"to_salesperson_id": w["li"]})
+    assert status == 200 and (body["opportunities"], body["pushed"]) == (1, 1)
+    assert await client.app[keys.SENDER].send_due() == 1
+    [sent] = wechat.app_messages  # 李强 has WeCom only
+    assert sent["touser"] == ["liqiang"] and sent["msgtype"] == "textcard"
+    card = sent["content"]
+    assert card["title"].startswith("转交商机：") and "王芳转交 评分70" in card["description"]
+    # a link of his own: it opens the opportunity for him
+    response = await client.get("/o/" + card["url"].rsplit("/o/", 1)[1])
+    assert response.status == 200 and "李强" in await response.text()
+    # handing back and forth tells each receiver once per opportunity
+    status, body = await post(client, f"/admin/salespeople/{w['li']}/handover",
+                              {"to_salesperson_id": w["wang"]})
+    assert status == 200 and (body["opportunities"], body["pushed"]) == (2, 2)
+    status, body = await post(client, f"/admin/salespeople/{w['wang']}/handover",
+                              {"to_salesperson_id": w["li"]})
+    assert status == 200 and (body["opportunities"], body["pushed"]) == (2, 1)
 
 
 async def test_statistics_by_salesperson_after_a_handover_show_the_receiver(client, wechat):
