@@ -21,29 +21,41 @@ class SignedIds:
                          info=purpose).derive(secret_key.encode())
         self._mac_bytes = mac_bytes
 
-    def mac(self, body: bytes) -> bytes:
-        """The truncated HMAC of `body` under this purpose's key."""
+    def _mac(self, body: bytes) -> bytes:
         return hmac.new(self._key, body, hashlib.sha256).digest()[:self._mac_bytes]
 
-    def issue(self, value: int) -> str:
-        body = str(value).encode()
-        return base64.urlsafe_b64encode(body + b"." + self.mac(body)).rstrip(b"=").decode()
+    def seal(self, body: bytes, sep: bytes) -> str:
+        """`body`, `sep` and its MAC, in URL-safe base64 without padding."""
+        return _b64(body + sep + self._mac(body))
 
-    def read(self, token: str | None) -> int | None:
-        """The id a token carries, or None for anything this service did not issue."""
-        if not token or len(token) > 64 or not token.isascii():
+    def unseal(self, token: str | None, sep: bytes, limit: int = 64) -> bytes | None:
+        """The body of a token `seal` made with `sep`; None for anything else: too long, not
+        ASCII or not base64, not written as `seal` writes it (base64 ignores a last
+        character's spare bits), or a MAC that does not match."""
+        if not token or len(token) > limit or not token.isascii():
             return None
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except ValueError:  # not base64 (binascii.Error)
             return None
-        body, _, mac = raw.partition(b".")
-        if not body.isdigit() or len(body) > MAX_DIGITS or not hmac.compare_digest(
-                self.mac(body), mac):
+        if _b64(raw) != token:
             return None
-        if self.issue(int(body)) != token:  # base64 ignores a last character's spare bits
+        body, _, mac = raw.partition(sep)
+        return body if hmac.compare_digest(self._mac(body), mac) else None
+
+    def issue(self, value: int) -> str:
+        return self.seal(str(value).encode(), b".")
+
+    def read(self, token: str | None) -> int | None:
+        """The id a token carries, or None for anything this service did not issue."""
+        body = self.unseal(token, b".")
+        if body is None or not body.isdigit() or len(body) > MAX_DIGITS:
             return None
         return int(body)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 class ExpiringIds:
@@ -63,24 +75,16 @@ class ExpiringIds:
 
     def issue(self, value: int, holder: int | None = None, now: float | None = None) -> str:
         until = int((time.time() if now is None else now) + self.ttl)
-        body = f"{value}.{'' if holder is None else holder}.{until}".encode()
-        return base64.urlsafe_b64encode(body + b":" + self._ids.mac(body)).rstrip(b"=").decode()
+        return self._ids.seal(f"{value}.{'' if holder is None else holder}.{until}".encode(),
+                              b":")
 
     def read(self, token: str | None, now: float | None = None
              ) -> tuple[int | None, int | None, bool]:
         """(the id, its holder, False) for a good token, (the id, its holder, True) for one of
         ours that expired; (None, None, False) for anything else. The holder is None for a
         token issued to nobody in particular."""
-        if not token or len(token) > self.MAX_TOKEN or not token.isascii():
-            return None, None, False
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        except ValueError:  # not base64 (binascii.Error)
-            return None, None, False
-        body, _, mac = raw.partition(b":")
-        found = self.BODY.fullmatch(body)
-        if found is not None and hmac.compare_digest(self._ids.mac(body), mac) and (
-                base64.urlsafe_b64encode(raw).rstrip(b"=").decode() == token):
+        found = self.BODY.fullmatch(self._ids.unseal(token, b":", self.MAX_TOKEN) or b"")
+        if found is not None:
             value, holder, until = found.groups()
             return int(value), int(holder) if holder else None, self._expired(int(until), now)
         both = self._ids.read(token)  # the earlier form
