@@ -4,13 +4,13 @@
   and welcome text, so that a SCAN or a follow through one is attributed as at a real booth.
 - A history (`--history`, default 20,000 earlier followers with 100,000 processed pushes): three
   in four followed through a booth code (attributed, owned, tagged), the rest from a search (no
-  owner), and each wrote four messages since; then their scores are rebuilt from that log (`python
-  -m bot scores rebuild`), and ANALYZE. The database is measured at a working size, with a ledger,
-  and with planner statistics, as in a service that has been running. (On a database created empty
-  and filled within seconds, the planner has no statistics until autovacuum's first ANALYZE, up to
-  a minute later, and may scan whole tables meanwhile; `--history 0` shows that first minute. A
-  ledger analyzed while empty made every prepared statement's first, custom plans on `score_entry`
-  cost milliseconds.)
+  owner), and each wrote four messages since; then their scores are rebuilt from that log
+  (`python -m bot scores rebuild`), and ANALYZE. The database is measured at a working size,
+  with a ledger, and with planner statistics, as in a service that has been running. (On a
+  database created empty and filled within seconds, the planner has no statistics until
+  autovacuum's first ANALYZE, up to a minute later, and may scan whole tables meanwhile;
+  `--history 0` shows that first minute. A ledger analyzed while empty made every prepared
+  statement's first, custom plans on `score_entry` cost milliseconds.)
 
 The history's openids are not the pushes' senders, whose first follow still creates a prospect.
 """

@@ -134,7 +134,7 @@ async def hand_over(request: web.Request) -> web.Response:
         raise NotFound(f"there is no salesperson {to_id}", code="unknown_salesperson")
     if receiver.id == person.id or not receiver.active:
         raise Conflict("hand over to another, active salesperson", code="invalid_handover")
-    moved = await handover(person.id, receiver.id, request.config_dict[keys.LEADS].messaging)
+    moved = await handover(person, receiver, request.config_dict[keys.LEADS].messaging)
     if moved.pushed:
         request.config_dict[keys.SENDER].kick()
     return reply({"moved": moved.prospects, "prospects": moved.prospects,

@@ -50,6 +50,14 @@ class Messaging:
     wecom_agent: bool
     link: Any  # Callable[[int, int], str]: the page of an opportunity, for a salesperson
 
+    async def enqueue(self, purpose: str, person: Salesperson, payload: dict[str, Any],
+                      opportunity_id: int | None = None) -> bool:
+        """The message for `purpose` to `person` on the best route (domain.outbox.enqueue);
+        True when queued now (False: there is one for this purpose already)."""
+        return await outbox.enqueue(purpose, person, payload, template_id=self.template_id,
+                                    wecom_agent=self.wecom_agent,
+                                    opportunity_id=opportunity_id) is not None
+
 
 @dataclass(frozen=True)
 class Trigger:
@@ -274,9 +282,7 @@ async def _tell(prospect: Prospect, opportunity: Opportunity, person: Salesperso
                            matter=f"新商机 评分{opportunity.score}",
                            note=str(opportunity.breakdown.get("why") or ""), at=qualified,
                            url=messaging.link(opportunity.id, person.id), detail=_detail(prospect))
-    await outbox.enqueue(f"opportunity:{opportunity.id}", person, payload,
-                         template_id=messaging.template_id, wecom_agent=messaging.wecom_agent,
-                         opportunity_id=opportunity.id)
+    await messaging.enqueue(f"opportunity:{opportunity.id}", person, payload, opportunity.id)
     log.info("opportunity %d for prospect %d goes to salesperson %d (%s)", opportunity.id,
              prospect.id, person.id, rule)
 
@@ -298,10 +304,8 @@ async def tell_receiver(opportunity: Opportunity, giver: Salesperson, receiver: 
                            note=str(opportunity.breakdown.get("why") or ""),
                            at=datetime.now(UTC), url=messaging.link(opportunity.id, receiver.id),
                            detail=_detail(prospect))
-    return await outbox.enqueue(f"handover:{opportunity.id}:{receiver.id}", receiver, payload,
-                                template_id=messaging.template_id,
-                                wecom_agent=messaging.wecom_agent,
-                                opportunity_id=opportunity.id) is not None
+    return await messaging.enqueue(f"handover:{opportunity.id}:{receiver.id}", receiver,
+                                   payload, opportunity.id)
 
 
 async def radar(read: dict[str, Any], prospect: Prospect, messaging: Messaging,
@@ -324,7 +328,4 @@ async def radar(read: dict[str, Any], prospect: Prospect, messaging: Messaging,
                            matter=clip(f"阅读《{title}》"), note=f"{spent} 进度{progress}%",
                            at=now, url=None)
     payload["text"] = text
-    queued = await outbox.enqueue(prefix + str(int(now.timestamp()) // 3600), person, payload,
-                                  template_id=messaging.template_id,
-                                  wecom_agent=messaging.wecom_agent)
-    return queued is not None
+    return await messaging.enqueue(prefix + str(int(now.timestamp()) // 3600), person, payload)

@@ -289,11 +289,11 @@ class Sender(Loop):
         return True
 
 
-async def sending_templates(now: datetime | None = None) -> bool:
+async def sending_templates() -> bool:
     """Whether a template message is being sent right now (claimed, not yet recorded): a
     delivery report may come back before its send records the msgid."""
     return await OutboundMessage.exists(status=OutboundStatus.PENDING, channel=OA_TEMPLATE,
-                                        claimed_until__gt=now or utc_now())
+                                        claimed_until__gt=utc_now())
 
 
 async def delivery_report(msgid: str, status: str, sender: Sender | None) -> bool:

@@ -141,6 +141,9 @@ for _kind in ("message.text", "message.image", "message.voice", "message.video",
     router.on("oa", _kind)(_wrote)
 
 
+REPORT_PATIENCE = 300  # seconds a report for an unknown msgid may wait for its send
+
+
 @router.on("oa", "event.templatesendjobfinish")
 async def template_delivered(signal: Signal, sender: Sender) -> None:
     """A delivery report: `MsgID` (capital D) is the msgid template/send returned; a message
@@ -155,9 +158,6 @@ async def template_delivered(signal: Signal, sender: Sender) -> None:
         raise NotYet(f"a delivery report for template message {msgid}, whose send is not "
                      "recorded yet")
     log.info("delivery report for an unknown template message %s", msgid)
-
-
-REPORT_PATIENCE = 300  # seconds a report for an unknown msgid may wait for its send
 
 
 def _young(signal: Signal) -> bool:
